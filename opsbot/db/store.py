@@ -1,0 +1,209 @@
+"""Store functions: the only SQL that services and views run."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from opsbot.db.models import (
+    PENDING_SQL,
+    AlertRow,
+    AuditEntry,
+    Delivery,
+    Incident,
+    OutboxRow,
+    SilenceRow,
+)
+from opsbot.db.session import is_postgres
+
+
+def _insert(session: Session, table: Any) -> Any:
+    return pg_insert(table) if is_postgres(session) else sqlite_insert(table)
+
+
+def insert_delivery(session: Session, values: Mapping[str, Any]) -> int | None:
+    """Record a delivery once; return its id, or None when its message id was seen before."""
+    stmt = (
+        _insert(session, Delivery)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["namespace", "message_id"])
+        .returning(Delivery.id)
+    )
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def find_delivery(session: Session, namespace: str, message_id: str) -> Delivery | None:
+    """Return the delivery recorded for a message id, or None."""
+    stmt = select(Delivery).where(
+        Delivery.namespace == namespace, Delivery.message_id == message_id
+    )
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def set_delivery_outcome(session: Session, delivery_id: int, outcome: str) -> None:
+    """Record what came of a delivery."""
+    session.execute(update(Delivery).where(Delivery.id == delivery_id).values(outcome=outcome))
+
+
+def latest_incident(session: Session, fingerprint: str) -> Incident | None:
+    """Return the newest incident of a fingerprint, locked for update on PostgreSQL."""
+    stmt = (
+        select(Incident)
+        .where(Incident.fingerprint == fingerprint)
+        .order_by(Incident.id.desc())
+        .limit(1)
+        .with_for_update()
+    )
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def insert_incident(session: Session, values: Mapping[str, Any]) -> int:
+    """Insert a new incident and return its id (the partial unique index guards races)."""
+    return session.execute(
+        _insert(session, Incident).values(**values).returning(Incident.id)
+    ).scalar_one()
+
+
+def update_incident(
+    session: Session, incident_id: int, values: Mapping[str, Any], *, count: bool = False
+) -> None:
+    """Update an incident in place; ``count`` adds one to its count in the database."""
+    extra: dict[str, Any] = {"count": Incident.count + 1} if count else {}
+    session.execute(update(Incident).where(Incident.id == incident_id).values(**values, **extra))
+
+
+def insert_alert(session: Session, values: Mapping[str, Any]) -> None:
+    """Record one alert."""
+    session.execute(_insert(session, AlertRow).values(**values))
+
+
+def insert_outbox(session: Session, values: Mapping[str, Any]) -> bool:
+    """Queue an outbound call; a coalesced one merges into the pending row with its key."""
+    stmt = _insert(session, OutboxRow).values(**values)
+    if values.get("coalesce_key"):
+        # A pending row with the key absorbs this one, but runs no later than it asks.
+        earliest = func.least if is_postgres(session) else func.min
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["coalesce_key"],
+            index_where=text(PENDING_SQL),
+            set_={"due_at": earliest(OutboxRow.due_at, stmt.excluded.due_at)},
+        )
+    return session.execute(stmt.returning(OutboxRow.id)).scalar_one_or_none() is not None
+
+
+def insert_audit(session: Session, values: Mapping[str, Any]) -> None:
+    """Append one entry to the audit log."""
+    session.execute(_insert(session, AuditEntry).values(**values))
+
+
+def active_silence_rows(session: Session, now: datetime) -> Sequence[SilenceRow]:
+    """Return the stored silences that have not ended."""
+    stmt = select(SilenceRow).where(SilenceRow.ends_at > now).order_by(SilenceRow.id)
+    return session.execute(stmt).scalars().all()
+
+
+def insert_silence(session: Session, values: Mapping[str, Any]) -> int:
+    """Store a silence and return its id."""
+    return session.execute(
+        _insert(session, SilenceRow).values(**values).returning(SilenceRow.id)
+    ).scalar_one()
+
+
+@dataclass(frozen=True)
+class IncidentFilter:
+    """Filters of ``GET /api/incidents``; None means any."""
+
+    status: str | None = None
+    priority: str | None = None
+    environment: str | None = None
+
+
+def list_incidents(
+    session: Session, filters: IncidentFilter, *, limit: int, cursor: int | None
+) -> tuple[list[Incident], int | None]:
+    """Return a page of incidents, newest first, and the cursor of the next page."""
+    conditions: list[ColumnElement[bool]] = []
+    if filters.status == "active":
+        conditions.append(Incident.status.in_(("open", "acknowledged")))
+    elif filters.status:
+        conditions.append(Incident.status == filters.status)
+    if filters.priority:
+        conditions.append(Incident.priority == filters.priority)
+    if filters.environment:
+        conditions.append(Incident.environment == filters.environment)
+    if cursor is not None:
+        conditions.append(Incident.id < cursor)
+    stmt = select(Incident).where(*conditions).order_by(Incident.id.desc()).limit(limit + 1)
+    rows = list(session.execute(stmt).scalars())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].id if more and rows else None)
+
+
+def encode_cursor(incident_id: int | None) -> str | None:
+    """Return an opaque cursor for an incident id."""
+    if incident_id is None:
+        return None
+    return base64.urlsafe_b64encode(f"i:{incident_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """Return the incident id inside a cursor; raise ValueError when it is not one of ours."""
+    padded = cursor + "=" * (-len(cursor) % 4)
+    text = base64.urlsafe_b64decode(padded.encode()).decode()
+    if not text.startswith("i:") or not text[2:].isdigit():
+        raise ValueError("not an opsbot cursor")
+    return int(text[2:])
+
+
+def get_incident(session: Session, incident_id: int) -> Incident | None:
+    """Return one incident, or None."""
+    return session.get(Incident, incident_id)
+
+
+def incident_alerts(session: Session, incident_id: int, limit: int = 100) -> Sequence[AlertRow]:
+    """Return the newest alerts of an incident."""
+    stmt = (
+        select(AlertRow)
+        .where(AlertRow.incident_id == incident_id)
+        .order_by(AlertRow.id.desc())
+        .limit(limit)
+    )
+    return session.execute(stmt).scalars().all()
+
+
+def incident_audit(session: Session, incident_id: int) -> Sequence[AuditEntry]:
+    """Return the audit trail of an incident, oldest first."""
+    stmt = (
+        select(AuditEntry)
+        .where(AuditEntry.subject_type == "incident", AuditEntry.subject_id == str(incident_id))
+        .order_by(AuditEntry.id)
+    )
+    return session.execute(stmt).scalars().all()
+
+
+def count_by(session: Session, column: Any) -> dict[str, int]:
+    """Return row counts grouped by one column."""
+    rows = session.execute(select(column, func.count()).group_by(column)).all()
+    return {str(key): int(n) for key, n in rows}
+
+
+def outbox_backlog(session: Session, now: datetime) -> tuple[int, float]:
+    """Return the number of undelivered outbox rows and the age in seconds of the oldest."""
+    stmt = select(func.count(), func.min(OutboxRow.created_at)).where(
+        OutboxRow.state.in_(("pending", "sending"))
+    )
+    n, oldest = session.execute(stmt).one()
+    if oldest is None:
+        return 0, 0.0
+    if oldest.tzinfo is None:  # aggregate results bypass the column type on SQLite
+        oldest = datetime.fromisoformat(str(oldest)).replace(tzinfo=now.tzinfo)
+    return int(n), max(0.0, (now - oldest).total_seconds())
