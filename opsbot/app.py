@@ -1,0 +1,41 @@
+"""The composition root: ``create_app`` wires settings, database, verifier and routes."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from opsbot import api, errors, sns, web
+from opsbot.config import Settings, load_policy
+from opsbot.db.session import make_engine, make_sessionmaker
+from opsbot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+# SNS bodies are capped at 512 KiB by the SNS view; this cap protects every route.
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Return the opsbot WSGI application (also gunicorn's factory)."""
+    settings = settings or Settings()
+    app = Flask("opsbot")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    app.extensions["opsbot"] = build_runtime(settings)
+    errors.register(app)
+    web.register(app)
+    api.register(app)
+    return app
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Return the runtime for the settings: policy loaded, engine and verifier built."""
+    engine = make_engine(settings.database_url)
+    return Runtime(
+        settings=settings,
+        policy=load_policy(settings.config),
+        engine=engine,
+        sessions=make_sessionmaker(engine),
+        certs=sns.CertificateStore(settings.effective_cert_dir),
+    )

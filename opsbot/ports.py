@@ -1,0 +1,55 @@
+"""The small interfaces between opsbot and the outside world (adapters implement them)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One outbox row as a sender sees it."""
+
+    id: int
+    target: str
+    kind: str
+    incident_id: int | None
+    payload: Mapping[str, Any]
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A successful send; ``incident_updates`` are stored on the incident (e.g. its Jira key)."""
+
+    incident_updates: Mapping[str, Any] = field(default_factory=dict)
+
+
+class RetryLater(Exception):
+    """A transient failure; ``retry_after`` (seconds) is honoured when the far side gave one."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class PermanentFailure(Exception):
+    """A failure no retry can fix (the row is dead-lettered with the reason)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Sender(Protocol):
+    """Delivers outbox rows of one target (jira, slack, ssm)."""
+
+    target: str
+
+    def send(self, item: OutboxItem) -> Sent:
+        """Perform the call; raise RetryLater or PermanentFailure when it did not happen."""
+        ...

@@ -1,0 +1,41 @@
+"""The runtime that ``create_app`` wires: settings, policy, database, verifier, metrics, clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from flask import current_app
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from opsbot import sns
+from opsbot.config import Settings
+from opsbot.core.policy import Policy
+from opsbot.metrics import Metrics
+
+
+def utcnow() -> datetime:
+    """Return the current time in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    """Everything a request or job needs, built once per process by ``create_app``."""
+
+    settings: Settings
+    policy: Policy
+    engine: Engine
+    sessions: sessionmaker[Session]
+    certs: sns.CertificateStore
+    metrics: Metrics = field(default_factory=Metrics)
+    clock: Callable[[], datetime] = utcnow
+    confirm_subscription: Callable[[str], int] = sns.confirm_subscription
+
+
+def runtime() -> Runtime:
+    """Return the runtime of the current Flask app."""
+    rt: Runtime = current_app.extensions["opsbot"]
+    return rt
