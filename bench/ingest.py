@@ -217,7 +217,7 @@ def main() -> None:
 
     url = fresh_database(args.database)
     data_dir = Path(tempfile.mkdtemp(prefix="opsbot-bench-"))
-    signer = LocalSigner.load_or_create(data_dir / ".opsbot" / "sns-certs")
+    signer = LocalSigner.load_or_create(data_dir / "sns-certs")
     port = free_port()
     server = start_server(url, data_dir, port)
     print(
@@ -225,7 +225,7 @@ def main() -> None:
     )
     try:
         for shape in ("storm", "distinct"):
-            n = int(max(args.rate, 3000) * args.seconds)
+            n = int(2000 * args.seconds)
             bodies = make_bodies(signer, shape, n)
             cpu0 = server_cpu_seconds(server)
             peak = closed_loop(port, bodies, args.connections, args.seconds)

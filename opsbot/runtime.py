@@ -14,6 +14,7 @@ from opsbot import sns
 from opsbot.config import Settings
 from opsbot.core.policy import Policy
 from opsbot.metrics import Metrics
+from opsbot.services import StoredSilences
 
 
 def utcnow() -> datetime:
@@ -33,6 +34,7 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     clock: Callable[[], datetime] = utcnow
     confirm_subscription: Callable[[str], int] = sns.confirm_subscription
+    silences: StoredSilences = field(default_factory=StoredSilences)
 
 
 def runtime() -> Runtime:

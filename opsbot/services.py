@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -75,6 +77,38 @@ def _is_incident_race(exc: IntegrityError) -> bool:
     return "uq_incidents_active_fingerprint" in text or "incidents.fingerprint" in text
 
 
+SilenceSource = Callable[[Session, datetime], Sequence[Silence]]
+
+
+class StoredSilences:
+    """Operator-made silences, read at most once per ``ttl`` per process.
+
+    Ingest consults silences on every delivery; they change rarely. A silence
+    made on another replica applies here within ``ttl``; one made in this
+    process applies at once (``invalidate``).
+    """
+
+    def __init__(self, ttl: timedelta = timedelta(seconds=2)) -> None:
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._cached: tuple[datetime, list[Silence]] | None = None
+
+    def __call__(self, session: Session, now: datetime) -> Sequence[Silence]:
+        with self._lock:
+            cached = self._cached
+        if cached is not None and timedelta(0) <= now - cached[0] < self.ttl:
+            return [s for s in cached[1] if s.ends_at > now]
+        fresh = stored_silences(session, now)
+        with self._lock:
+            self._cached = (now, fresh)
+        return fresh
+
+    def invalidate(self) -> None:
+        """Forget the cached silences (after this process made or ended one)."""
+        with self._lock:
+            self._cached = None
+
+
 def ingest(
     factory: sessionmaker[Session],
     *,
@@ -82,12 +116,13 @@ def ingest(
     alerts: Sequence[Alert],
     policy: Policy,
     now: datetime,
+    silences: SilenceSource | None = None,
 ) -> IngestResult:
     """Record a delivery once and fold its alerts into incidents, in one transaction."""
     return in_transaction(
         factory,
         lambda session: record_delivery(
-            session, delivery=delivery, alerts=alerts, policy=policy, now=now
+            session, delivery=delivery, alerts=alerts, policy=policy, now=now, silences=silences
         ),
     )
 
@@ -99,6 +134,7 @@ def record_delivery(
     alerts: Sequence[Alert],
     policy: Policy,
     now: datetime,
+    silences: SilenceSource | None = None,
 ) -> IngestResult:
     """Record a delivery and apply its alerts; a message id seen before changes nothing."""
     delivery_id = store.insert_delivery(
@@ -106,10 +142,13 @@ def record_delivery(
     )
     if delivery_id is None:
         return IngestResult(duplicate=True)
-    silences = policy.silences + tuple(stored_silences(session, now))
+    if not alerts:
+        return IngestResult(duplicate=False, delivery_id=delivery_id)
+    stored = (silences or stored_silences)(session, now)
+    active = policy.silences + tuple(stored)
     outcomes = tuple(
         apply_alert(
-            session, alert, delivery_id=delivery_id, policy=policy, silences=silences, now=now
+            session, alert, delivery_id=delivery_id, policy=policy, silences=active, now=now
         )
         for alert in alerts
     )
@@ -154,7 +193,7 @@ def apply_alert(
     return AlertOutcome(alert.fingerprint, decision.action.value, incident_id)
 
 
-def snapshot(row: Incident) -> IncidentSnapshot:
+def snapshot(row: Incident | Row[Any]) -> IncidentSnapshot:
     """Return the lifecycle's view of a stored incident."""
     return IncidentSnapshot(
         id=row.id,
@@ -187,7 +226,7 @@ def _apply_decision(
         _audit(session, "incident.opened", incident_id, now, priority=decision.priority)
     else:
         incident_id = _update_incident(session, alert, decision, now)
-    _queue_effects(session, incident_id, effects_for(decision, ticket=route.ticket), now)
+    queue_effects(session, incident_id, effects_for(decision, ticket=route.ticket), now)
     return incident_id
 
 
@@ -229,7 +268,7 @@ def settle_incident(session: Session, row: Incident, action: Action, *, now: dat
     else:
         _audit(session, "incident.settled", row.id, now, reason=reason)
     ticket = bool((row.route or {}).get("ticket", True))
-    _queue_effects(session, row.id, effects_for(decision, ticket=ticket), now)
+    queue_effects(session, row.id, effects_for(decision, ticket=ticket), now)
 
 
 def _audit_decision(session: Session, decision: Decision, incident_id: int, now: datetime) -> None:
@@ -308,26 +347,31 @@ def _alert_values(
     }
 
 
-def _queue_effects(
+def queue_effects(
     session: Session, incident_id: int, effects: Sequence[Effect], now: datetime
 ) -> None:
-    for effect in effects:
-        key = f"{effect.target}:{effect.kind}:{incident_id}" if effect.coalesce else None
-        store.insert_outbox(
-            session,
-            {
-                "target": effect.target,
-                "kind": effect.kind,
-                "incident_id": incident_id,
-                "payload": effect.payload,
-                "coalesce_key": key,
-                "state": "pending",
-                "attempts": 0,
-                "due_at": now + effect.delay,
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
+    """Write outbox rows for the effects on an incident (coalesced ones merge)."""
+    rows = [
+        {
+            "target": effect.target,
+            "kind": effect.kind,
+            "incident_id": incident_id,
+            "payload": effect.payload,
+            "coalesce_key": f"{effect.target}:{effect.kind}:{incident_id}"
+            if effect.coalesce
+            else None,
+            "state": "pending",
+            "attempts": 0,
+            "due_at": now + effect.delay,
+            "locked_until": None,
+            "last_error": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for effect in effects
+    ]
+    if rows:
+        store.insert_outbox(session, rows)
 
 
 def _audit(session: Session, action: str, incident_id: int, now: datetime, **detail: Any) -> None:

@@ -72,6 +72,7 @@ def _notification(rt: Runtime, message: sns.SnsMessage) -> Response:
         alerts=alerts,
         policy=rt.policy,
         now=rt.clock(),
+        silences=rt.silences,
     )
     outcome = "duplicate" if result.duplicate else "recorded"
     rt.metrics.inc("opsbot_deliveries_total", channel="push", outcome=outcome)

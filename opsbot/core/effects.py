@@ -95,3 +95,26 @@ def _notes(decision: Decision) -> list[str]:
     if decision.flapping_started:
         notes.append(_FLAPPING_NOTE)
     return notes
+
+
+OPERATOR_NOTES = {
+    "acknowledge": "Acknowledged by {actor}.",
+    "resolve": "Resolved by {actor}.",
+    "assign": "Assigned to {note} by {actor}.",
+    "comment": "{actor}: {note}",
+}
+
+
+def effects_for_operator(action: str, *, actor: str, note: str = "", ticket: bool) -> list[Effect]:
+    """Return the effects of an operator's action: card update, thread note, ticket comment."""
+    text = OPERATOR_NOTES[action].format(actor=actor, note=note)
+    if note and action in ("acknowledge", "resolve"):
+        text = f"{text} {note}"
+    effects = [
+        Effect("slack", "update", coalesce=True),
+        Effect("slack", "thread", payload={"text": text}),
+    ]
+    if ticket:
+        kind = "resolve" if action == "resolve" else "comment"
+        effects.append(Effect("jira", kind, payload={"text": text, "reason": text}))
+    return effects

@@ -6,9 +6,10 @@ import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, text, update
+from sqlalchemy import ColumnElement, Row, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -24,20 +25,77 @@ from opsbot.db.models import (
 )
 from opsbot.db.session import is_postgres
 
+# The ingest path runs these statements thousands of times a second: each is
+# built once per dialect (building a statement costs more than running it)
+# and executed on the session's connection with plain parameter dicts.
+
 
 def _insert(session: Session, table: Any) -> Any:
     return pg_insert(table) if is_postgres(session) else sqlite_insert(table)
 
 
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _insert_for(dialect: str, table: Any) -> Any:
+    return pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+
+
+@cache
+def _delivery_insert(dialect: str) -> Any:
+    table = Delivery.__table__
+    return (
+        _insert_for(dialect, table)
+        .on_conflict_do_nothing(index_elements=["namespace", "message_id"])
+        .returning(table.c.id)
+    )
+
+
+@cache
+def _plain_insert(dialect: str, table: Any, returning: bool) -> Any:
+    stmt = _insert_for(dialect, table)
+    return stmt.returning(table.c.id) if returning else stmt
+
+
+@cache
+def _outbox_upsert(dialect: str) -> Any:
+    table = OutboxRow.__table__
+    stmt = _insert_for(dialect, table)
+    # A pending row with the key absorbs this one, but runs no later than it asks.
+    earliest = func.least if dialect == "postgresql" else func.min
+    return stmt.on_conflict_do_update(
+        index_elements=["coalesce_key"],
+        index_where=text(PENDING_SQL),
+        set_={"due_at": earliest(table.c.due_at, stmt.excluded.due_at)},
+    )
+
+
+@cache
+def _latest_incident(dialect: str) -> Any:
+    table = Incident.__table__
+    return (
+        select(table)
+        .where(table.c.fingerprint == bindparam("fingerprint"))
+        .order_by(table.c.id.desc())
+        .limit(1)
+        .with_for_update()
+    )
+
+
+@cache
+def _incident_update(keys: frozenset[str], count: bool) -> Any:
+    table: Any = Incident.__table__
+    values: dict[str, Any] = {key: bindparam(f"v_{key}") for key in sorted(keys)}
+    if count:
+        values["count"] = table.c.count + 1
+    return update(table).where(table.c.id == bindparam("incident_id")).values(**values)
+
+
 def insert_delivery(session: Session, values: Mapping[str, Any]) -> int | None:
     """Record a delivery once; return its id, or None when its message id was seen before."""
-    stmt = (
-        _insert(session, Delivery)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["namespace", "message_id"])
-        .returning(Delivery.id)
-    )
-    return session.execute(stmt).scalar_one_or_none()
+    stmt = _delivery_insert(_dialect(session))
+    return session.connection().execute(stmt, dict(values)).scalar_one_or_none()
 
 
 def find_delivery(session: Session, namespace: str, message_id: str) -> Delivery | None:
@@ -53,55 +111,49 @@ def set_delivery_outcome(session: Session, delivery_id: int, outcome: str) -> No
     session.execute(update(Delivery).where(Delivery.id == delivery_id).values(outcome=outcome))
 
 
-def latest_incident(session: Session, fingerprint: str) -> Incident | None:
-    """Return the newest incident of a fingerprint, locked for update on PostgreSQL."""
-    stmt = (
-        select(Incident)
-        .where(Incident.fingerprint == fingerprint)
-        .order_by(Incident.id.desc())
-        .limit(1)
-        .with_for_update()
-    )
-    return session.execute(stmt).scalar_one_or_none()
+def latest_incident(session: Session, fingerprint: str) -> Row[Any] | None:
+    """Return the newest incident row of a fingerprint, locked for update on PostgreSQL."""
+    stmt = _latest_incident(_dialect(session))
+    return session.connection().execute(stmt, {"fingerprint": fingerprint}).first()
 
 
 def insert_incident(session: Session, values: Mapping[str, Any]) -> int:
     """Insert a new incident and return its id (the partial unique index guards races)."""
-    return session.execute(
-        _insert(session, Incident).values(**values).returning(Incident.id)
-    ).scalar_one()
+    stmt = _plain_insert(_dialect(session), Incident.__table__, True)
+    return int(session.connection().execute(stmt, dict(values)).scalar_one())
 
 
 def update_incident(
     session: Session, incident_id: int, values: Mapping[str, Any], *, count: bool = False
 ) -> None:
     """Update an incident in place; ``count`` adds one to its count in the database."""
-    extra: dict[str, Any] = {"count": Incident.count + 1} if count else {}
-    session.execute(update(Incident).where(Incident.id == incident_id).values(**values, **extra))
+    stmt = _incident_update(frozenset(values), count)
+    params = {f"v_{key}": value for key, value in values.items()}
+    session.connection().execute(stmt, {**params, "incident_id": incident_id})
 
 
 def insert_alert(session: Session, values: Mapping[str, Any]) -> None:
     """Record one alert."""
-    session.execute(_insert(session, AlertRow).values(**values))
+    stmt = _plain_insert(_dialect(session), AlertRow.__table__, False)
+    session.connection().execute(stmt, dict(values))
 
 
-def insert_outbox(session: Session, values: Mapping[str, Any]) -> bool:
-    """Queue an outbound call; a coalesced one merges into the pending row with its key."""
-    stmt = _insert(session, OutboxRow).values(**values)
-    if values.get("coalesce_key"):
-        # A pending row with the key absorbs this one, but runs no later than it asks.
-        earliest = func.least if is_postgres(session) else func.min
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["coalesce_key"],
-            index_where=text(PENDING_SQL),
-            set_={"due_at": earliest(OutboxRow.due_at, stmt.excluded.due_at)},
-        )
-    return session.execute(stmt.returning(OutboxRow.id)).scalar_one_or_none() is not None
+def insert_outbox(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Queue outbound calls; a coalesced one merges into the pending row with its key."""
+    dialect = _dialect(session)
+    plain = [dict(r) for r in rows if not r.get("coalesce_key")]
+    merged = [dict(r) for r in rows if r.get("coalesce_key")]
+    conn = session.connection()
+    if plain:
+        conn.execute(_plain_insert(dialect, OutboxRow.__table__, False), plain)
+    if merged:
+        conn.execute(_outbox_upsert(dialect), merged)
 
 
 def insert_audit(session: Session, values: Mapping[str, Any]) -> None:
     """Append one entry to the audit log."""
-    session.execute(_insert(session, AuditEntry).values(**values))
+    stmt = _plain_insert(_dialect(session), AuditEntry.__table__, False)
+    session.connection().execute(stmt, dict(values))
 
 
 def active_silence_rows(session: Session, now: datetime) -> Sequence[SilenceRow]:
