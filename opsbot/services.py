@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -138,7 +138,7 @@ def record_delivery(
 ) -> IngestResult:
     """Record a delivery and apply its alerts; a message id seen before changes nothing."""
     delivery_id = store.insert_delivery(
-        session, {**asdict(delivery), "received_at": now, "outcome": "processed"}
+        session, {**delivery.__dict__, "received_at": now, "outcome": "processed"}
     )
     if delivery_id is None:
         return IngestResult(duplicate=True)

@@ -71,11 +71,24 @@ def _outbox_upsert(dialect: str) -> Any:
     )
 
 
+LIFECYCLE_COLUMNS = (
+    "id",
+    "status",
+    "severity",
+    "priority",
+    "flapping",
+    "last_alert_status",
+    "resolved_at",
+    "flips",
+    "last_alert_at",
+)
+
+
 @cache
 def _latest_incident(dialect: str) -> Any:
-    table = Incident.__table__
+    table: Any = Incident.__table__
     return (
-        select(table)
+        select(*(table.c[name] for name in LIFECYCLE_COLUMNS))
         .where(table.c.fingerprint == bindparam("fingerprint"))
         .order_by(table.c.id.desc())
         .limit(1)
@@ -112,7 +125,7 @@ def set_delivery_outcome(session: Session, delivery_id: int, outcome: str) -> No
 
 
 def latest_incident(session: Session, fingerprint: str) -> Row[Any] | None:
-    """Return the newest incident row of a fingerprint, locked for update on PostgreSQL."""
+    """Return the lifecycle columns of a fingerprint's newest incident, locked for update."""
     stmt = _latest_incident(_dialect(session))
     return session.connection().execute(stmt, {"fingerprint": fingerprint}).first()
 
