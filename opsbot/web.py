@@ -177,7 +177,7 @@ def readyz() -> Any:
     except Exception as exc:
         log.warning("not ready: database unreachable: %s", exc)
         return error_response("database_unavailable", "The database is unreachable.", 503)
-    head = migrate.head_revision(rt.settings.database_url)
+    head = migrate.head_revision()
     if current != head:
         detail = f"Schema at {current or 'nothing'}, code expects {head}: run 'opsbot db upgrade'."
         return error_response("schema_outdated", detail, 503)

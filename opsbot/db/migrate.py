@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from importlib import resources
 
 from alembic import command
@@ -25,8 +26,9 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-def head_revision(url: str) -> str | None:
-    """Return the newest revision that the bundled migrations define."""
+@cache
+def head_revision(url: str = "sqlite://") -> str | None:
+    """Return the newest revision that the bundled migrations define (read once)."""
     return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
 
 
