@@ -11,6 +11,13 @@ user+system time divided by the notifications it accepted.
 
 Run by hand; it prints figures and asserts nothing:
     .venv/bin/python bench/ingest.py [--seconds 15] [--rate 300] [--connections 8]
+
+``--sqs`` measures the pull path instead: moto's SQS in server mode on
+127.0.0.1 as the queue, preloaded with signed SNS envelopes (and raw
+EventBridge events), drained by ``opsbot worker --sqs`` processes into
+PostgreSQL; it reports messages/s from the first recorded delivery to the
+last:
+    .venv/bin/python bench/ingest.py --sqs [--messages 20000] [--sqs-workers 2]
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import logging
 import os
 import queue
 import signal
@@ -30,6 +38,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -213,7 +222,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--rate", type=float, default=300.0)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--sqs", action="store_true", help="Measure the SQS pull path instead.")
+    parser.add_argument("--messages", type=int, default=20000)
+    parser.add_argument("--sqs-workers", type=int, default=2)
+    parser.add_argument("--memory-messages", type=int, default=20000)
     args = parser.parse_args()
+    if args.sqs:
+        bench_sqs(args.database, args.messages, args.sqs_workers, args.memory_messages)
+        return
 
     url = fresh_database(args.database)
     data_dir = Path(tempfile.mkdtemp(prefix="opsbot-bench-"))
@@ -246,6 +262,174 @@ def main() -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(30)
+
+
+def sqs_bodies(signer: LocalSigner, shape: str, n: int) -> list[str]:
+    """Return SQS bodies: signed SNS envelopes, every tenth a raw EventBridge event."""
+    event = json.loads(
+        (ROOT / "tests/fixtures/events/eventbridge-guardduty-finding-constructed.json").read_text()
+    )
+    bodies = []
+    for i in range(n):
+        if i % 10 == 9:
+            bodies.append(json.dumps({**event, "id": str(uuid.uuid4())}))
+            continue
+        name = "Storm-CPU" if shape == "storm" else f"CPU-{i}"
+        envelope = signer.notification(alarm_message(name=name), topic_arn=TOPIC)
+        bodies.append(json.dumps(envelope))
+    return bodies
+
+
+def fill_queue(client: Any, queue: str, bodies: list[str]) -> None:
+    """Send the bodies in batches of 10."""
+    for i in range(0, len(bodies), 10):
+        entries = [{"Id": str(j), "MessageBody": b} for j, b in enumerate(bodies[i : i + 10])]
+        client.send_message_batch(QueueUrl=queue, Entries=entries)
+
+
+def delivered(url: str) -> int:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        count = int(conn.execute(text("SELECT count(*) FROM deliveries")).scalar_one())
+    engine.dispose()
+    return count
+
+
+def bench_sqs(admin_url: str, messages: int, workers: int, memory_messages: int = 20000) -> None:
+    """Drain a preloaded moto SQS queue with ``opsbot worker --sqs`` and print messages/s."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    aws = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    client = boto3.client(
+        "sqs",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",  # noqa: S106 - moto accepts any credentials
+    )
+    data_dir = Path(tempfile.mkdtemp(prefix="opsbot-bench-sqs-"))
+    signer = LocalSigner.load_or_create(data_dir / "sns-certs")
+    print(
+        f"opsbot worker --sqs x{workers} on PostgreSQL, moto SQS, {os.cpu_count()} cores shared",
+        flush=True,
+    )
+    try:
+        for shape in ("storm", "distinct"):
+            url = fresh_database(admin_url)
+            queue = client.create_queue(QueueName=f"bench-{shape}-{uuid.uuid4().hex[:6]}")[
+                "QueueUrl"
+            ]
+            loading = time.perf_counter()
+            fill_queue(client, queue, sqs_bodies(signer, shape, messages))
+            print(f"  queued {messages} in {time.perf_counter() - loading:.1f} s", flush=True)
+            rate = drain(url, queue, data_dir, aws, workers, messages)
+            print(f"{shape:9} {rate:7.0f} messages/s through moto ({messages} messages)")
+            url = fresh_database(admin_url)
+            bodies = sqs_bodies(signer, shape, memory_messages)
+            rate = drain_in_memory(url, data_dir, bodies, workers)
+            print(f"{shape:9} {rate:7.0f} messages/s opsbot side ({memory_messages} messages)")
+    finally:
+        client.close()
+        moto.stop()
+
+
+def drain(
+    url: str, queue: str, data_dir: Path, aws: dict[str, str], workers: int, messages: int
+) -> float:
+    """Run the workers until every message is recorded; return messages/s while recording."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPSBOT_")}
+    env |= aws | {
+        "OPSBOT_DATABASE_URL": url,
+        "OPSBOT_DATA_DIR": str(data_dir),
+        "OPSBOT_LOG_LEVEL": "WARNING",
+    }
+    opsbot = str(Path(sys.executable).parent / "opsbot")
+    procs = [
+        subprocess.Popen([opsbot, "worker", "--sqs", queue], env=env, cwd=data_dir)
+        for _ in range(workers)
+    ]
+    try:
+        while (first := delivered(url)) == 0:
+            time.sleep(0.02)
+        started = time.perf_counter()
+        while (done := delivered(url)) < messages:
+            time.sleep(0.1)
+        return (done - first) / (time.perf_counter() - started)
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(60)
+
+
+class MemoryQueue:
+    """The three SQS calls SqsIntake makes, over a list: measures opsbot without the queue."""
+
+    def __init__(self, bodies: list[str]) -> None:
+        self.bodies = bodies
+        self.next = 0
+
+    def receive_message(self, **kwargs: Any) -> dict[str, Any]:
+        batch = self.bodies[self.next : self.next + kwargs["MaxNumberOfMessages"]]
+        start, self.next = self.next, self.next + len(batch)
+        return {
+            "Messages": [
+                {"MessageId": f"m-{start + i}", "ReceiptHandle": f"r-{start + i}", "Body": b}
+                for i, b in enumerate(batch)
+            ]
+        }
+
+    def delete_message_batch(self, **kwargs: Any) -> dict[str, Any]:
+        return {"Successful": [{"Id": e["Id"]} for e in kwargs["Entries"]]}
+
+    def change_message_visibility_batch(self, **kwargs: Any) -> dict[str, Any]:
+        return {}
+
+
+def drain_part(url: str, data_dir: str, bodies: list[str], start: Any) -> None:
+    from opsbot.app import build_runtime
+    from opsbot.config import Settings
+    from opsbot.sqs import SqsIntake
+
+    logging.disable(logging.WARNING)
+    rt = build_runtime(Settings(database_url=url, data_dir=Path(data_dir)))
+    intake = SqsIntake(rt, "memory", MemoryQueue(bodies), wait_seconds=0)
+    start.wait()
+    while intake.poll_once().received:
+        pass
+    rt.engine.dispose()
+
+
+def drain_in_memory(url: str, data_dir: Path, bodies: list[str], workers: int) -> float:
+    """Return messages/s of ``workers`` processes running SqsIntake over in-memory queues."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Event()
+    parts = [bodies[k::workers] for k in range(workers)]
+    procs = [
+        ctx.Process(target=drain_part, args=(url, str(data_dir), part, start)) for part in parts
+    ]
+    for proc in procs:
+        proc.start()
+    time.sleep(3)  # let each process import and connect before the clock starts
+    started = time.perf_counter()
+    start.set()
+    for proc in procs:
+        proc.join()
+    elapsed = time.perf_counter() - started
+    assert delivered(url) == len(bodies), "not every message was recorded"
+    return len(bodies) / elapsed
 
 
 if __name__ == "__main__":

@@ -122,3 +122,13 @@ def render_value(value: object, limit: int) -> str:
     except (TypeError, ValueError, RecursionError):
         return "…"
     return one_line(text_of(rendered), limit)
+
+
+def _register_source_handlers() -> None:
+    # Imported here: the per-source modules fall back to parse_unknown_source above.
+    from handlers.sources import source_handlers
+
+    SOURCE_HANDLERS.update(source_handlers(parse_unknown_source))
+
+
+_register_source_handlers()

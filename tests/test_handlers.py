@@ -16,7 +16,26 @@ import botocore
 import pytest
 
 import handlers
-from handlers import Inbound, cloudwatch, eventbridge, generic, parse
+from handlers import (
+    Inbound,
+    acm,
+    cloudtrail,
+    cloudwatch,
+    cloudwatch_events,
+    codepipeline,
+    config_rules,
+    ec2,
+    ecs,
+    eventbridge,
+    generic,
+    guardduty,
+    health,
+    inspector,
+    parse,
+    rds,
+    securityhub,
+    ssm,
+)
 from handlers.regions import REGION_NAMES, alarm_console_url
 from opsbot.core.alert import Alert, AlertStatus, Severity, make_fingerprint
 
@@ -26,7 +45,24 @@ HANDLERS_DIR = Path(handlers.__file__).parent
 TOPIC = "arn:aws:sns:ap-southeast-2:999988887777:ops-alerts"
 FINGERPRINT_RE = re.compile(r"^[0-9a-f]{32}$")
 RECEIVED = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-HANDLER_MODULES = (cloudwatch, eventbridge, generic)
+HANDLER_MODULES = (
+    cloudwatch,
+    eventbridge,
+    generic,
+    guardduty,
+    securityhub,
+    inspector,
+    health,
+    config_rules,
+    cloudtrail,
+    ecs,
+    codepipeline,
+    ec2,
+    rds,
+    acm,
+    ssm,
+    cloudwatch_events,
+)
 
 
 def load(name: str) -> dict[str, Any]:
@@ -110,7 +146,7 @@ def test_every_fixture_parses_with_its_handler(name: str) -> None:
     for alert in alerts:
         assert_valid(alert)
         assert alert.source == expected_source(name)
-        assert bool(alert.alarm_name) == name.startswith("cloudwatch-")
+        assert bool(alert.alarm_name) == ("cloudwatch-" in name)
         assert bool(alert.detail_type) == name.startswith("eventbridge-")
 
 
@@ -447,18 +483,20 @@ def test_resolved_alert_keeps_the_token_severity() -> None:
 # --- EventBridge --------------------------------------------------------------------------
 
 
-def test_eventbridge_alert_for_an_unknown_source() -> None:
-    alert = parse_one(load("eventbridge-ecs-deployment-state-change-failed-awsdocs.json"))
+def test_eventbridge_alert_for_an_unknown_detail_type() -> None:
+    message = load("eventbridge-ecs-deployment-state-change-failed-awsdocs.json")
+    message["detail-type"] = "ECS Service Action"
+    alert = parse_one(message)
     service = "arn:aws:ecs:us-west-2:111122223333:service/default/servicetest"
 
     assert alert.fingerprint == make_fingerprint(
-        "aws.ecs", "111122223333", "us-west-2", "ECS Deployment State Change", service
+        "aws.ecs", "111122223333", "us-west-2", "ECS Service Action", service
     )
     assert (alert.status, alert.severity) == (AlertStatus.FIRING, Severity.LOW)
-    assert alert.title == "ECS Deployment State Change (aws.ecs): service/default/servicetest"
+    assert alert.title == "ECS Service Action (aws.ecs): service/default/servicetest"
     assert alert.summary.startswith("eventType=ERROR, eventName=SERVICE_DEPLOYMENT_FAILED, ")
-    assert (alert.resource, alert.detail_type) == (service, "ECS Deployment State Change")
-    assert dict(alert.labels) == {"source": "aws.ecs", "detail_type": "ECS Deployment State Change"}
+    assert (alert.resource, alert.detail_type) == (service, "ECS Service Action")
+    assert dict(alert.labels) == {"source": "aws.ecs", "detail_type": "ECS Service Action"}
     assert alert.occurred_at == datetime(2020, 5, 23, 12, 31, 14, tzinfo=UTC)
     assert alert.raw["id"] == "ddca6449-b258-46c0-8653-e0e3aEXAMPLE"
 
