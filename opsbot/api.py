@@ -75,6 +75,9 @@ def show_incident(incident_id: int) -> Response:
         body = incident_json(row)
         body["alerts"] = [alert_json(a) for a in store.incident_alerts(session, incident_id)]
         body["audit"] = [audit_json(e) for e in store.incident_audit(session, incident_id)]
+        from opsbot.runbook_service import incident_runs, run_json  # not needed at start
+
+        body["runs"] = [run_json(r) for r in incident_runs(session, incident_id)]
     return jsonify(body)
 
 

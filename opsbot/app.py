@@ -6,7 +6,16 @@ import logging
 
 from flask import Flask
 
-from opsbot import api, errors, sns, web
+from opsbot import (
+    api,
+    errors,
+    events_api,
+    jira_webhook,
+    slack_app,
+    sns,
+    sources_config,
+    web,
+)
 from opsbot.config import Settings, load_policy
 from opsbot.db.session import make_engine, make_sessionmaker
 from opsbot.runtime import Runtime
@@ -23,9 +32,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask("opsbot")
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.extensions["opsbot"] = build_runtime(settings)
+    sources_config.install(app.extensions["opsbot"].policy)
     errors.register(app)
     web.register(app)
     api.register(app)
+    events_api.register(app)
+    slack_app.register(app, app.extensions["opsbot"])
+    jira_webhook.register(app)
     return app
 
 

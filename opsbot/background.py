@@ -18,7 +18,16 @@ log = logging.getLogger(__name__)
 
 def configured_senders(rt: Runtime) -> dict[str, Sender]:
     """Return the senders of the integrations that are configured (none yet are built here)."""
-    return {}
+    senders: dict[str, Sender] = {}
+    if rt.settings.slack_enabled:
+        from opsbot import slack_sync
+
+        senders["slack"] = slack_sync.sender(rt)
+    if rt.settings.jira_enabled:
+        from opsbot.jira_sync import JiraSync
+
+        senders["jira"] = JiraSync(rt)
+    return senders
 
 
 @dataclass

@@ -77,18 +77,30 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 
 
 @main.command()
-def worker() -> None:
-    """Run the outbox worker and the scheduler (no web)."""
+@click.option(
+    "--sqs",
+    "queue_urls",
+    multiple=True,
+    metavar="QUEUE_URL",
+    help="Also pull this SQS queue (repeatable; default OPSBOT_SQS_QUEUE_URLS).",
+)
+def worker(queue_urls: tuple[str, ...]) -> None:
+    """Run the outbox worker and the scheduler (no web), and pull SQS queues if given."""
     from opsbot.app import build_runtime
     from opsbot.background import Background
+    from opsbot.sqs import SqsWorkers
 
     settings = _ready(upgrade_sqlite=False)
-    background = Background(build_runtime(settings))
+    rt = build_runtime(settings)
+    background = Background(rt)
+    queues = SqsWorkers(rt, list(queue_urls) or settings.sqs_queue_urls)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     background.start()
+    queues.start()
     stop.wait()
+    queues.stop()
     background.stop()
 
 
@@ -119,6 +131,18 @@ def check() -> None:
     required = "OPSBOT_CONFIG" in os.environ
     try:
         policy = load_policy(settings.config, required=required)
+        from opsbot.escalation import parse_escalation
+
+        parse_escalation(policy.extra)
+        from opsbot.jira_config import jira_config
+
+        jira_config(policy)
+        from opsbot.sources_config import install as install_source_config
+
+        install_source_config(policy)
+        from opsbot.runbook_cli import check_runbooks
+
+        runbook_summary = check_runbooks(settings, policy)
     except ConfigError as exc:
         fail(str(exc))
     source = settings.config if settings.config.exists() else "built-in defaults"
@@ -126,6 +150,7 @@ def check() -> None:
         f"ok: {source}: {len(policy.accounts)} accounts, {len(policy.rules)} rules, "
         f"{len(policy.silences)} silences"
     )
+    click.echo(f"ok: {runbook_summary}")
 
 
 @main.command()
@@ -154,7 +179,10 @@ def _ready(*, upgrade_sqlite: bool) -> Settings:
     settings = load_settings()
     setup_logging(settings)
     try:
-        load_policy(settings.config, required="OPSBOT_CONFIG" in os.environ)
+        policy = load_policy(settings.config, required="OPSBOT_CONFIG" in os.environ)
+        from opsbot.jira_config import jira_config
+
+        jira_config(policy)
     except ConfigError as exc:
         fail(str(exc))
     if upgrade_sqlite and settings.database_url.startswith("sqlite"):
@@ -202,3 +230,13 @@ def _safe_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return "<unparseable database URL>"
+
+
+def _add_runbook_commands() -> None:
+    from opsbot.runbook_cli import patch, runbooks
+
+    main.add_command(runbooks)
+    main.add_command(patch)
+
+
+_add_runbook_commands()

@@ -53,14 +53,29 @@ class Settings(BaseSettings):
     jira_service_desk_id: str | None = None
     jira_request_type_id: str | None = None
     jira_webhook_secret: SecretStr | None = None
+    jira_cloud: bool | None = None  # None: ask the server (serverInfo deploymentType)
+    jira_requests_per_second: float = Field(default=5.0, gt=0)
+    jira_timeout_seconds: float = Field(default=10.0, gt=0)
+    jira_reconcile_seconds: int = Field(default=300, ge=30)
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
     slack_channel: str | None = None
+    slack_team_id: str | None = None
+    slack_command: str = Field(default="/ops", pattern=r"^/[a-z0-9_-]+$")
     runbooks_dir: Path = Path("runbooks")
     log_level: str = "INFO"
     outbox_max_attempts: int = Field(default=12, ge=1)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    sqs_queue_urls: Annotated[list[str], NoDecode] = []
+    sqs_trust_sns_envelope: bool = False
+
+    @field_validator("sqs_queue_urls", mode="before")
+    @classmethod
+    def _split_queue_urls(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [url.strip() for url in value.split(",") if url.strip()]
+        return value
 
     @field_validator("sns_topic_arns", mode="before")
     @classmethod

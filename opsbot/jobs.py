@@ -19,7 +19,14 @@ from opsbot.runtime import Runtime
 log = logging.getLogger(__name__)
 
 # Advisory lock keys: one per singleton job, stable across releases.
-LOCK_KEYS = {"settle_flapping": 0x6F70_0001}
+LOCK_KEYS = {
+    "escalate_incidents": 0x6F70_0003,
+    "settle_flapping": 0x6F70_0001,
+    "jira_reconcile": 0x6F70_0002,
+}
+# Runbook jobs (opsbot.runbook_jobs, opsbot.patch_windows).
+LOCK_KEYS |= {"runbook_runs": 0x6F70_0004, "auto_remediation": 0x6F70_0005}
+LOCK_KEYS |= {"patch_windows": 0x6F70_0006}
 
 
 def run_singleton(rt: Runtime, name: str, job: Callable[[Session, datetime], int]) -> int | None:
@@ -66,5 +73,51 @@ def start_scheduler(rt: Runtime) -> BackgroundScheduler:
         max_instances=1,
         coalesce=True,
     )
+    _add_escalation(rt, scheduler)
+    _add_jira_reconcile(rt, scheduler)
+    from opsbot.runbook_jobs import add_jobs
+
+    add_jobs(scheduler, rt)
     scheduler.start()
     return scheduler
+
+
+def _add_escalation(rt: Runtime, scheduler: BackgroundScheduler) -> None:
+    from opsbot.config import ConfigError
+    from opsbot.escalation import escalate_incidents, parse_escalation
+
+    try:
+        policy = parse_escalation(rt.policy.extra)
+    except ConfigError as exc:
+        log.error("escalation is off: %s", exc)
+        return
+    if policy.steps:
+        scheduler.add_job(
+            lambda: run_singleton(rt, "escalate_incidents", escalate_incidents(policy)),
+            "interval",
+            seconds=60,
+            id="escalate_incidents",
+            max_instances=1,
+            coalesce=True,
+        )
+
+
+def _add_jira_reconcile(rt: Runtime, scheduler: BackgroundScheduler) -> None:
+    from opsbot.config import ConfigError
+    from opsbot.jira_webhook import reconcile_tickets
+
+    if not rt.settings.jira_enabled:
+        return
+    try:
+        job = reconcile_tickets(rt)
+    except ConfigError as exc:
+        log.error("Jira reconciliation is off: %s", exc)
+        return
+    scheduler.add_job(
+        lambda: run_singleton(rt, "jira_reconcile", job),
+        "interval",
+        seconds=rt.settings.jira_reconcile_seconds,
+        id="jira_reconcile",
+        max_instances=1,
+        coalesce=True,
+    )

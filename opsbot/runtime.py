@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import Engine
@@ -35,6 +36,10 @@ class Runtime:
     clock: Callable[[], datetime] = utcnow
     confirm_subscription: Callable[[str], int] = sns.confirm_subscription
     silences: StoredSilences = field(default_factory=StoredSilences)
+    # Integrations keep their per-process clients here (e.g. "slack.chat").
+    integrations: dict[str, Any] = field(default_factory=dict)
+    # Readiness hooks: each returns a problem sentence, or None when fine (see /readyz).
+    readiness: list[Callable[[], str | None]] = field(default_factory=list)
 
 
 def runtime() -> Runtime:

@@ -181,6 +181,9 @@ def readyz() -> Any:
     if current != head:
         detail = f"Schema at {current or 'nothing'}, code expects {head}: run 'opsbot db upgrade'."
         return error_response("schema_outdated", detail, 503)
+    for check in rt.readiness:
+        if (problem := check()) is not None:
+            return error_response("integration_unavailable", problem, 503)
     return jsonify(status="ready", schema=current)
 
 

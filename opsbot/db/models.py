@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Float,
     ForeignKey,
     Index,
     MetaData,
@@ -184,3 +185,93 @@ class AuditEntry(Base):
     subject_type: Mapped[str] = mapped_column(String(32))
     subject_id: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+
+
+class SlackRateLimit(Base):
+    """A Slack rate-limit window shared by every worker: calls ``used`` since ``window_start``."""
+
+    __tablename__ = "slack_rate_limits"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UtcDateTime)
+    used: Mapped[int] = mapped_column(default=0)
+
+
+class IncidentEscalation(Base):
+    """The reminders and escalation already done for an incident."""
+
+    __tablename__ = "incident_escalations"
+
+    incident_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("incidents.id"), primary_key=True, autoincrement=False
+    )
+    reminders: Mapped[int] = mapped_column(default=0)
+    last_reminded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class RunbookRun(Base):
+    """One requested runbook run through SSM: parameters as rendered, approvals, SSM ids, state."""
+
+    __tablename__ = "runbook_runs"
+    __table_args__ = (
+        Index("ix_runbook_runs_state_next_check_at", "state", "next_check_at"),
+        Index("ix_runbook_runs_fingerprint_created_at", "fingerprint", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    runbook: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # command, automation
+    document: Mapped[str] = mapped_column(String(128))
+    parameters: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    document_parameters: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    targets: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    max_concurrency: Mapped[str] = mapped_column(String(8), default="1")
+    max_errors: Mapped[str] = mapped_column(String(8), default="0")
+    timeout_seconds: Mapped[int] = mapped_column(default=600)
+    requester: Mapped[str] = mapped_column(String(128))
+    approval: Mapped[str] = mapped_column(String(8))  # none, one, other
+    approver: Mapped[str | None] = mapped_column(String(128))
+    account_id: Mapped[str] = mapped_column(String(32), default="")
+    region: Mapped[str] = mapped_column(String(32), default="")
+    environment: Mapped[str] = mapped_column(String(16))
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    auto: Mapped[bool] = mapped_column(default=False)
+    patch_window: Mapped[str | None] = mapped_column(String(64))
+    window: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    command_id: Mapped[str | None] = mapped_column(String(64))
+    execution_id: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(24))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    output: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    deadline_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    next_check_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class JiraRequestBudget(Base):
+    """A token bucket of Jira requests shared by every worker on the database."""
+
+    __tablename__ = "jira_request_budget"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class JiraCreateAttempt(Base):
+    """A Jira create that was sent and may have applied: search before creating again."""
+
+    __tablename__ = "jira_create_attempts"
+
+    incident_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("incidents.id"), primary_key=True, autoincrement=False
+    )
+    attempted_at: Mapped[datetime] = mapped_column(UtcDateTime)
