@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from moto.server import ThreadedMotoServer
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -94,6 +95,16 @@ def _pg_admin(*statements: str) -> None:
         for statement in statements:
             conn.execute(text(statement))
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    """A moto server (AWS stand-in) on 127.0.0.1, shared by the session."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
 
 
 class Clock:

@@ -5,18 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from tests.fakes.ssm_api import FakeSsm, SsmServer
-
-
-@pytest.fixture(scope="session")
-def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture

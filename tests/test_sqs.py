@@ -15,7 +15,6 @@ import boto3
 import pytest
 from click.testing import CliRunner
 from flask import Flask
-from moto.server import ThreadedMotoServer
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 
@@ -35,13 +34,9 @@ EVENT = (
 )
 
 
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+@pytest.fixture
+def endpoint(moto_url: str) -> str:
+    return moto_url
 
 
 @pytest.fixture
