@@ -22,10 +22,12 @@ STATUSES = ("open", "acknowledged", "resolved", "active")
 ENVIRONMENTS = ("prod", "nonprod", "dev", "sandbox", "unknown")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+MAX_ID = 2**63 - 1
 
 
 @bp.before_request
-def _authenticate() -> None:
+def authenticate() -> None:
+    """Refuse the request unless it carries the API token (or, with none set, is local)."""
     token = runtime().settings.api_token
     if token is None:
         if not _is_loopback(request.remote_addr):
@@ -68,6 +70,8 @@ def list_incidents() -> Response:
 @bp.get("/incidents/<int:incident_id>")
 def show_incident(incident_id: int) -> Response:
     """Return one incident with its newest alerts and its audit trail."""
+    if incident_id > MAX_ID:  # beyond BIGINT: no such row, and no database error
+        raise ApiError("not_found", f"No incident {incident_id}.", 404)
     with transaction(runtime().sessions) as session:
         row = store.get_incident(session, incident_id)
         if row is None:

@@ -46,7 +46,7 @@ class InvalidEvent(ApiError):
 
 @bp.before_request
 def _authenticate() -> None:
-    api._authenticate()
+    api.authenticate()
 
 
 @bp.errorhandler(InvalidEvent)

@@ -106,8 +106,9 @@ def test_bad_parameters_are_a_precise_400(client, query) -> None:
     assert r.status_code == 400 and r.json["error"] == "bad_parameter"
 
 
-def test_unknown_incident_is_404_json(client) -> None:
-    r = client.get("/api/incidents/999999")
+@pytest.mark.parametrize("incident_id", ["999999", str(2**63), "9" * 40])
+def test_unknown_incident_is_404_json(client, incident_id) -> None:
+    r = client.get(f"/api/incidents/{incident_id}")
     assert r.status_code == 404 and r.json["error"] == "not_found"
 
 
