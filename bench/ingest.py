@@ -44,7 +44,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from opsbot.db import migrate
-from opsbot.snssign import LocalSigner
+from opsbot.sns.sign import LocalSigner
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -399,7 +399,7 @@ class MemoryQueue:
 def drain_part(url: str, data_dir: str, bodies: list[str], start: Any) -> None:
     from opsbot.app import build_runtime
     from opsbot.config import Settings
-    from opsbot.sqs import SqsIntake
+    from opsbot.intake.sqs import SqsIntake
 
     logging.disable(logging.WARNING)
     rt = build_runtime(Settings(database_url=url, data_dir=Path(data_dir)))

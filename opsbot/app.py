@@ -6,19 +6,15 @@ import logging
 
 from flask import Flask
 
-from opsbot import (
-    api,
-    errors,
-    events_api,
-    jira_webhook,
-    slack_app,
-    sns,
-    sources_config,
-    web,
-)
 from opsbot.config import Settings, load_policy
 from opsbot.db.session import make_engine, make_sessionmaker
+from opsbot.intake import events_api, sources_config
+from opsbot.intake import push as web
+from opsbot.jira import webhook as jira_webhook
 from opsbot.runtime import Runtime
+from opsbot.slack import bolt as slack_app
+from opsbot.sns import verify as sns
+from opsbot.web import api, errors
 
 log = logging.getLogger(__name__)
 

@@ -87,8 +87,8 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 def worker(queue_urls: tuple[str, ...]) -> None:
     """Run the outbox worker and the scheduler (no web), and pull SQS queues if given."""
     from opsbot.app import build_runtime
-    from opsbot.background import Background
-    from opsbot.sqs import SqsWorkers
+    from opsbot.intake.sqs import SqsWorkers
+    from opsbot.worker import Background
 
     settings = _ready(upgrade_sqlite=False)
     rt = build_runtime(settings)
@@ -131,16 +131,16 @@ def check() -> None:
     required = "OPSBOT_CONFIG" in os.environ
     try:
         policy = load_policy(settings.config, required=required)
-        from opsbot.escalation import parse_escalation
+        from opsbot.incidents.escalation import parse_escalation
 
         parse_escalation(policy.extra)
-        from opsbot.jira_config import jira_config
+        from opsbot.jira.config import jira_config
 
         jira_config(policy)
-        from opsbot.sources_config import install as install_source_config
+        from opsbot.intake.sources_config import install as install_source_config
 
         install_source_config(policy)
-        from opsbot.runbook_cli import check_runbooks
+        from opsbot.runbooks.cli import check_runbooks
 
         runbook_summary = check_runbooks(settings, policy)
     except ConfigError as exc:
@@ -159,7 +159,7 @@ def check() -> None:
 @click.option("--list", "list_only", is_flag=True, help="List the bundled samples.")
 def simulate(sample: str | None, url: str, list_only: bool) -> None:
     """Sign a bundled sample event and push it through a running opsbot's POST /sns."""
-    from opsbot import simulate as sim
+    from opsbot.intake import simulate as sim
 
     if list_only or not sample:
         for name, description in sim.available().items():
@@ -180,7 +180,7 @@ def _ready(*, upgrade_sqlite: bool) -> Settings:
     setup_logging(settings)
     try:
         policy = load_policy(settings.config, required="OPSBOT_CONFIG" in os.environ)
-        from opsbot.jira_config import jira_config
+        from opsbot.jira.config import jira_config
 
         jira_config(policy)
     except ConfigError as exc:
@@ -233,7 +233,7 @@ def _safe_url(url: str) -> str:
 
 
 def _add_runbook_commands() -> None:
-    from opsbot.runbook_cli import patch, runbooks
+    from opsbot.runbooks.cli import patch, runbooks
 
     main.add_command(runbooks)
     main.add_command(patch)

@@ -10,10 +10,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from opsbot import services
 from opsbot.core.lifecycle import settle
 from opsbot.db.models import Incident
 from opsbot.db.session import is_postgres, transaction
+from opsbot.incidents import service as services
 from opsbot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def start_scheduler(rt: Runtime) -> BackgroundScheduler:
     )
     _add_escalation(rt, scheduler)
     _add_jira_reconcile(rt, scheduler)
-    from opsbot.runbook_jobs import add_jobs
+    from opsbot.runbooks.jobs import add_jobs
 
     add_jobs(scheduler, rt)
     scheduler.start()
@@ -84,7 +84,7 @@ def start_scheduler(rt: Runtime) -> BackgroundScheduler:
 
 def _add_escalation(rt: Runtime, scheduler: BackgroundScheduler) -> None:
     from opsbot.config import ConfigError
-    from opsbot.escalation import escalate_incidents, parse_escalation
+    from opsbot.incidents.escalation import escalate_incidents, parse_escalation
 
     try:
         policy = parse_escalation(rt.policy.extra)
@@ -104,7 +104,7 @@ def _add_escalation(rt: Runtime, scheduler: BackgroundScheduler) -> None:
 
 def _add_jira_reconcile(rt: Runtime, scheduler: BackgroundScheduler) -> None:
     from opsbot.config import ConfigError
-    from opsbot.jira_webhook import reconcile_tickets
+    from opsbot.jira.webhook import reconcile_tickets
 
     if not rt.settings.jira_enabled:
         return

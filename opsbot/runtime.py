@@ -11,11 +11,11 @@ from flask import current_app
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from opsbot import sns
 from opsbot.config import Settings
 from opsbot.core.policy import Policy
+from opsbot.incidents.service import StoredSilences
 from opsbot.metrics import Metrics
-from opsbot.services import StoredSilences
+from opsbot.sns import verify as sns
 
 
 def utcnow() -> datetime:

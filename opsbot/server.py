@@ -8,7 +8,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from opsbot.app import create_app
-from opsbot.background import Background
+from opsbot.worker import Background
 
 
 class Server(BaseApplication):  # type: ignore[misc]

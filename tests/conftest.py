@@ -25,7 +25,7 @@ from opsbot.app import create_app
 from opsbot.config import Settings
 from opsbot.db import migrate
 from opsbot.runtime import Runtime
-from opsbot.snssign import LocalSigner
+from opsbot.sns.sign import LocalSigner
 
 PG_URL = os.environ.get("OPSBOT_TEST_DATABASE_URL", "")
 _counter = itertools.count()

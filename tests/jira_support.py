@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from opsbot.config import Settings
 from opsbot.db.models import Incident, OutboxRow
-from opsbot.jira_sync import JiraSync
-from opsbot.outbox import OutboxWorker
+from opsbot.jira.sync import JiraSync
+from opsbot.outbox.worker import OutboxWorker
 from opsbot.runtime import Runtime
 from tests.fakes.jira_api import FakeJira
 

@@ -13,10 +13,10 @@ from urllib.parse import urlencode
 from flask.testing import FlaskClient
 from pydantic import SecretStr
 
-from opsbot.background import configured_senders
 from opsbot.config import Settings
-from opsbot.outbox import OutboxWorker
+from opsbot.outbox.worker import OutboxWorker
 from opsbot.runtime import Runtime
+from opsbot.worker import configured_senders
 from tests.fakes.slack_api import TEAM_ID, TOKEN, FakeSlack
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from opsbot import actions
 from opsbot.db.models import AuditEntry, Incident, OutboxRow
 from opsbot.db.session import transaction
+from opsbot.incidents import actions
 from tests.conftest import alarm_message, notify
 
 

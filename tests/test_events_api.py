@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from opsbot.config import Settings
 from opsbot.core.alert import make_fingerprint
 from opsbot.db.models import AlertRow, Delivery, Incident
-from opsbot.events_schema import SCHEMA, published
+from opsbot.intake.events_schema import SCHEMA, published
 from opsbot.runtime import Runtime
 
 SCHEMA_FILE = Path(__file__).parents[1] / "docs" / "events.schema.json"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from opsbot.adapters.jira import (
+from opsbot.jira.client import (
     DESCRIPTION_LIMIT,
     JiraError,
     JiraTickets,

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from opsbot.cli import main
 from opsbot.config import ConfigError, parse_policy
-from opsbot.jira_config import RESOLVE_TRANSITIONS, JiraRoute, jira_config
+from opsbot.jira.config import RESOLVE_TRANSITIONS, JiraRoute, jira_config
 
 GOOD = """
 jira:

@@ -11,10 +11,10 @@ from flask import Flask
 
 import handlers
 from handlers.base import Inbound
-from opsbot import services
 from opsbot.db.session import make_engine, make_sessionmaker
-from opsbot.jira_budget import take_budget
-from opsbot.jira_sync import JiraSync
+from opsbot.incidents import service as services
+from opsbot.jira.budget import take_budget
+from opsbot.jira.sync import JiraSync
 from tests.conftest import alarm_message, notify
 from tests.fakes.jira_api import FakeJira, serve
 from tests.jira_support import drain, incidents, jira_rows, jira_settings, worker, write_config

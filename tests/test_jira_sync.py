@@ -11,10 +11,11 @@ from flask import Flask
 
 import handlers
 from handlers.base import Inbound
-from opsbot import actions, services
 from opsbot.db.models import AuditEntry
 from opsbot.db.session import transaction
-from opsbot.jira_sync import JiraSync
+from opsbot.incidents import actions
+from opsbot.incidents import service as services
+from opsbot.jira.sync import JiraSync
 from tests.conftest import alarm_message, notify
 from tests.fakes.jira_api import FakeJira, serve
 from tests.jira_support import drain, incidents, jira_rows, jira_settings, worker, write_config

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from opsbot.jira_webhook import reconcile_tickets, signature_valid
+from opsbot.jira.webhook import reconcile_tickets, signature_valid
 from opsbot.jobs import run_singleton
 from tests.conftest import alarm_message, notify
 from tests.fakes.jira_api import FakeJira, serve

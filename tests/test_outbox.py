@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from opsbot.db.models import Incident, OutboxRow
-from opsbot.outbox import OutboxWorker, backoff_seconds
-from opsbot.ports import OutboxItem, PermanentFailure, RetryLater, Sent
+from opsbot.outbox.ports import OutboxItem, PermanentFailure, RetryLater, Sent
+from opsbot.outbox.worker import OutboxWorker, backoff_seconds
 from tests.conftest import alarm_message, notify
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from opsbot.adapters.ssm import (
+from opsbot.config import parse_policy
+from opsbot.runbooks.ssm import (
     SsmRejected,
     SsmRunbooks,
     SsmThrottled,
@@ -12,7 +13,6 @@ from opsbot.adapters.ssm import (
     command_request,
     session_name,
 )
-from opsbot.config import parse_policy
 from tests.fakes.ssm_api import Script
 from tests.runbook_support import CONFIG, INSTANCE, PROD
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from opsbot.db.models import AuditEntry, RunbookRun
 from opsbot.jobs import run_singleton
-from opsbot.runbook_jobs import AUTO_ACTOR, auto_remediate, build_runner
+from opsbot.runbooks.jobs import AUTO_ACTOR, auto_remediate, build_runner
 from tests.conftest import alarm_message, notify
 from tests.fakes.ssm_api import Script
 from tests.runbook_support import (

@@ -8,7 +8,7 @@ import pytest
 
 from opsbot.config import ConfigError
 from opsbot.core import runbook_policy as rp
-from opsbot.runbooks import (
+from opsbot.runbooks.catalogue import (
     RenderError,
     load_catalogue,
     parse_runbook,

@@ -86,7 +86,7 @@ def test_the_scheduler_gets_the_runbook_jobs_and_they_idle_without_aws(
 ) -> None:
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from opsbot import runbook_jobs
+    from opsbot.runbooks import jobs as runbook_jobs
 
     monkeypatch.setattr(runbook_jobs, "aws_usable", lambda: False)
     scheduler = BackgroundScheduler(timezone="UTC")

@@ -7,14 +7,14 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from opsbot import runbook_service as service
-from opsbot.adapters.ssm import SsmRunbooks
 from opsbot.config import ConfigError, parse_policy
 from opsbot.db.models import RunbookRun, SilenceRow
 from opsbot.db.session import transaction
 from opsbot.jobs import run_singleton
-from opsbot.patch_windows import parse_windows, tick
-from opsbot.runbook_jobs import build_runner
+from opsbot.runbooks import service
+from opsbot.runbooks.jobs import build_runner
+from opsbot.runbooks.patch_windows import parse_windows, tick
+from opsbot.runbooks.ssm import SsmRunbooks
 from tests.conftest import alarm_message, notify
 from tests.fakes.ssm_api import Script
 from tests.runbook_support import (

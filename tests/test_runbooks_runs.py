@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from opsbot import runbook_service as service
 from opsbot.db.session import transaction
-from opsbot.runbook_jobs import build_runner, catalogue
+from opsbot.runbooks import service
+from opsbot.runbooks.jobs import build_runner, catalogue
 from tests.conftest import alarm_message, notify
 from tests.fakes.ssm_api import Script
 from tests.runbook_support import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from opsbot.runbook_jobs import build_runner
+from opsbot.runbooks.jobs import build_runner
 from tests.conftest import alarm_message, notify
 from tests.fakes.ssm_api import Script
 from tests.runbook_support import (

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 import handlers
 from handlers.base import Inbound
-from opsbot import services
 from opsbot.db.models import Incident, OutboxRow
+from opsbot.incidents import service as services
 from tests.conftest import alarm_message, notify
 from tests.slack_support import drain
 
@@ -57,7 +57,7 @@ def test_signed_alarm_posts_one_card_then_updates_it_and_its_thread(
 
 
 def test_card_shows_the_jira_link_and_the_routed_runbook(srt, fake, clock, settings) -> None:
-    from opsbot.adapters.slack import incident_card
+    from opsbot.slack.client import incident_card
 
     row = Incident(
         id=7,
@@ -162,7 +162,7 @@ def test_at_most_one_post_per_channel_per_second(srt, sclient, fake, signer, clo
 
 def test_update_budget_is_shared_through_the_database(srt, clock) -> None:
     from opsbot.db.session import transaction
-    from opsbot.slack_sync import UPDATE_BUDGET, UPDATE_WINDOW, reserve
+    from opsbot.slack.sync import UPDATE_BUDGET, UPDATE_WINDOW, reserve
 
     waits = []
     for _ in range(UPDATE_BUDGET + 1):

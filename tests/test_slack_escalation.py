@@ -11,7 +11,7 @@ from sqlalchemy import select
 from opsbot.config import ConfigError
 from opsbot.core.escalation import EscalationPolicy, Facts, Kind, Step, bump, decide
 from opsbot.db.models import AuditEntry, Incident, OutboxRow
-from opsbot.escalation import escalate_incidents, parse_escalation
+from opsbot.incidents.escalation import escalate_incidents, parse_escalation
 from opsbot.jobs import run_singleton
 from tests.conftest import alarm_message, notify
 from tests.slack_support import drain, ops, slack_settings

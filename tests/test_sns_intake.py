@@ -15,7 +15,7 @@ from sqlalchemy.orm import sessionmaker
 from opsbot.db.models import AlertRow, AuditEntry, Delivery, Incident, OutboxRow
 from opsbot.db.session import make_engine
 from opsbot.runtime import Runtime
-from opsbot.snssign import LocalSigner
+from opsbot.sns.sign import LocalSigner
 from tests.conftest import TOPIC, alarm_message, notify, post_sns
 
 RULES = """

@@ -14,9 +14,9 @@ import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 
-from opsbot import sns
-from opsbot.sns import CertificateStore, SnsError
-from opsbot.snssign import LOCAL_CERT_NAME, LocalSigner
+from opsbot.sns import verify as sns
+from opsbot.sns.sign import LOCAL_CERT_NAME, LocalSigner
+from opsbot.sns.verify import CertificateStore, SnsError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sns-signed"
 REAL_MESSAGES = sorted(p.name for p in FIXTURES.glob("*.json"))

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from handlers import cloudtrail, ec2
 from opsbot.db.models import Incident
 from opsbot.runtime import Runtime
-from opsbot.snssign import LocalSigner
+from opsbot.sns.sign import LocalSigner
 from tests.conftest import Clock, alarm_message, notify
 
 FIXTURES = Path(__file__).parent / "fixtures" / "events"

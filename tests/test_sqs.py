@@ -18,12 +18,13 @@ from flask import Flask
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 
-from opsbot import services, sqs
 from opsbot.cli import main
 from opsbot.config import Settings
 from opsbot.db.models import AlertRow, Delivery, Incident
+from opsbot.incidents import service as services
+from opsbot.intake import sqs
 from opsbot.runtime import Runtime
-from opsbot.snssign import LocalSigner
+from opsbot.sns.sign import LocalSigner
 from tests.conftest import TOPIC, Clock, alarm_message, notify
 
 EVENT = (
@@ -182,7 +183,7 @@ def test_bad_signature_is_left_for_the_redrive_policy(
     forged = json.loads(enveloped(signer, clock, alarm_message()))
     forged["Message"] = alarm_message("Forged")
     send(client, queue, json.dumps(forged))
-    caplog.set_level(logging.WARNING, logger="opsbot.sqs")
+    caplog.set_level(logging.WARNING, logger="opsbot.intake.sqs")
     work = intake(rt, queue, client)
     results = [work.poll_once() for _ in range(3)]
 

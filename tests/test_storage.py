@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from opsbot.config import Settings
 from opsbot.db.models import AuditEntry, Base, Incident, OutboxRow
 from opsbot.db.session import make_engine, make_sessionmaker, transaction
-from opsbot.services import audit
+from opsbot.incidents.service import audit
 from tests.conftest import alarm_message
 
 
@@ -75,7 +75,7 @@ def _ingest_many(url: str, start: multiprocessing.synchronize.Barrier, names: li
     from handlers import parse
     from handlers.base import Inbound
     from opsbot.core.policy import Policy
-    from opsbot.services import DeliveryIn, ingest
+    from opsbot.incidents.service import DeliveryIn, ingest
 
     engine = make_engine(url)
     factory = make_sessionmaker(engine)
@@ -115,7 +115,7 @@ def test_two_processes_racing_on_the_same_alarms_open_one_incident_each(database
 
 @pytest.mark.postgres
 def test_workers_claim_disjoint_rows_with_skip_locked(rt, clock) -> None:
-    from opsbot.outbox import OutboxWorker
+    from opsbot.outbox.worker import OutboxWorker
 
     now = clock.now
     with transaction(rt.sessions) as s:

@@ -1,0 +1,256 @@
+"""The ``jira:`` section of the YAML file and the Jira keys of routing rules, with precise errors.
+
+```yaml
+jira:
+  priorities: {P1: Highest, P2: High, P3: Medium, P4: Low, P5: Lowest}
+  transitions:
+    resolve: ["Resolve Issue", "Resolve", "Done", "Close Issue"]
+    reopen: ["Reopen Issue", "Reopen", "To Do"]
+  resolve_fields: {resolution: {name: Done}}   # fields the resolve transition requires
+  wont_fix: ["Won't Fix", "Won't Do"]          # resolutions that are never reopened
+  custom_fields: {customfield_10010: {value: AWS}}
+  priority_fields:                             # e.g. Impact and Urgency, per priority
+    customfield_10004: {P1: {value: Extensive}, P2: {value: Significant}}
+  link_type: Relates
+  search_lag: 30s                              # how long a create may stay unsearchable
+  reconcile_window: 30m                        # how far back reconciliation looks
+  incident_url: "https://opsbot.example.com/api/incidents/{id}"
+rules:
+  - match: {source: aws.guardduty}
+    jira_project: SEC
+    jira_issue_type: Bug          # or jira_request_type: "12" in Service Management mode
+    components: [security]
+    jira_assignee: "5b10ac8d82e05b22cc7d4ef5"
+    jira_fields: {customfield_10020: {value: Security}}
+```
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from opsbot.config import ConfigError
+from opsbot.core.durations import parse_duration
+from opsbot.core.policy import Policy
+from opsbot.jira.client import DEFAULT_PRIORITY_NAMES
+
+KEYS = (
+    "priorities",
+    "transitions",
+    "resolve_fields",
+    "wont_fix",
+    "custom_fields",
+    "priority_fields",
+    "link_type",
+    "search_lag",
+    "reconcile_window",
+    "incident_url",
+)
+TRANSITION_KEYS = ("resolve", "reopen")
+RULE_KEYS = ("jira_issue_type", "jira_request_type", "components", "jira_assignee", "jira_fields")
+PRIORITY_KEYS = tuple(DEFAULT_PRIORITY_NAMES)
+FIELD_ID = re.compile(r"[a-z]+|customfield_\d+")
+RESOLVE_TRANSITIONS = ("Resolve Issue", "Resolve", "Done", "Close Issue")
+REOPEN_TRANSITIONS = ("Reopen Issue", "Reopen", "Reopened", "Back to To Do", "To Do")
+WONT_FIX = ("Won't Fix", "Won't Do", "Declined")
+
+
+@dataclass(frozen=True)
+class JiraRoute:
+    """Per-route ticket settings from a rule's Jira keys."""
+
+    issue_type: str | None = None
+    request_type: str | None = None
+    components: tuple[str, ...] = ()
+    assignee: str | None = None
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JiraConfig:
+    """How opsbot talks to this Jira instance (names differ between instances)."""
+
+    priorities: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_PRIORITY_NAMES))
+    resolve_transitions: tuple[str, ...] = RESOLVE_TRANSITIONS
+    reopen_transitions: tuple[str, ...] = REOPEN_TRANSITIONS
+    resolve_fields: Mapping[str, Any] = field(default_factory=dict)
+    wont_fix: tuple[str, ...] = WONT_FIX
+    custom_fields: Mapping[str, Any] = field(default_factory=dict)
+    priority_fields: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    link_type: str = "Relates"
+    search_lag: timedelta = timedelta(seconds=30)
+    reconcile_window: timedelta = timedelta(minutes=30)
+    incident_url: str | None = None
+    routes: Mapping[int, JiraRoute] = field(default_factory=dict)
+
+    def route(self, rule_index: int | None) -> JiraRoute:
+        """Return the Jira settings of the rule that routed an incident."""
+        return self.routes.get(rule_index, JiraRoute()) if rule_index is not None else JiraRoute()
+
+    def fields_for(self, priority: str) -> dict[str, Any]:
+        """Return the per-priority custom fields (Impact, Urgency, ...) for a priority."""
+        return {
+            field_id: values[priority]
+            for field_id, values in self.priority_fields.items()
+            if priority in values
+        }
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.found: list[str] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.found.append(f"{path}: {message}")
+
+
+def _names(errors: _Errors, value: Any, path: str) -> tuple[str, ...] | None:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        errors.add(path, "expected a name or a non-empty list of names")
+        return None
+    return tuple(value)
+
+
+def _fields(errors: _Errors, value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        errors.add(path, "expected a mapping of Jira field ids to values")
+        return {}
+    for key in value:
+        if not isinstance(key, str) or not FIELD_ID.fullmatch(key):
+            errors.add(f"{path}.{key}", "not a Jira field id (e.g. customfield_10010 or labels)")
+    return dict(value)
+
+
+def _unknown(errors: _Errors, data: Mapping[str, Any], known: tuple[str, ...], path: str) -> None:
+    for key in data:
+        if key not in known:
+            errors.add(f"{path}.{key}", f"unknown key; expected one of {', '.join(known)}")
+
+
+def _priorities(errors: _Errors, value: Any) -> dict[str, str]:
+    names = dict(DEFAULT_PRIORITY_NAMES)
+    if not isinstance(value, dict):
+        errors.add("jira.priorities", "expected a mapping of P1..P5 to priority names")
+        return names
+    for key, name in value.items():
+        if key not in PRIORITY_KEYS:
+            errors.add(
+                f"jira.priorities.{key}",
+                f"unknown priority; expected one of {', '.join(PRIORITY_KEYS)}",
+            )
+        elif not isinstance(name, str) or not name.strip():
+            errors.add(f"jira.priorities.{key}", "expected the name of a Jira priority")
+        else:
+            names[key] = name
+    return names
+
+
+def _priority_fields(errors: _Errors, value: Any) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for field_id, per in _fields(errors, value, "jira.priority_fields").items():
+        if not isinstance(per, dict):
+            errors.add(f"jira.priority_fields.{field_id}", "expected a mapping of P1..P5 to values")
+            continue
+        for key in per:
+            if key not in PRIORITY_KEYS:
+                errors.add(f"jira.priority_fields.{field_id}.{key}", "unknown priority")
+        out[field_id] = dict(per)
+    return out
+
+
+def _duration(errors: _Errors, value: Any, path: str, default: timedelta) -> timedelta:
+    try:
+        return parse_duration(str(value))
+    except ValueError as exc:
+        errors.add(path, str(exc))
+        return default
+
+
+def _section(errors: _Errors, data: Any) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        errors.add("jira", "expected a mapping")
+        return {}
+    _unknown(errors, data, KEYS, "jira")
+    out: dict[str, Any] = {}
+    if "priorities" in data:
+        out["priorities"] = _priorities(errors, data["priorities"])
+    transitions = data.get("transitions", {})
+    if not isinstance(transitions, dict):
+        errors.add("jira.transitions", "expected a mapping with resolve and reopen")
+        transitions = {}
+    _unknown(errors, transitions, TRANSITION_KEYS, "jira.transitions")
+    for kind in TRANSITION_KEYS:
+        if kind in transitions:
+            names = _names(errors, transitions[kind], f"jira.transitions.{kind}")
+            if names:
+                out[f"{kind}_transitions"] = names
+    if "wont_fix" in data:
+        names = _names(errors, data["wont_fix"], "jira.wont_fix")
+        if names:
+            out["wont_fix"] = names
+    for key in ("resolve_fields", "custom_fields"):
+        if key in data:
+            out[key] = _fields(errors, data[key], f"jira.{key}")
+    if "priority_fields" in data:
+        out["priority_fields"] = _priority_fields(errors, data["priority_fields"])
+    for key in ("link_type", "incident_url"):
+        if key in data:
+            if isinstance(data[key], str) and data[key].strip():
+                out[key] = data[key]
+            else:
+                errors.add(f"jira.{key}", "expected text")
+    if "search_lag" in data:
+        out["search_lag"] = _duration(
+            errors, data["search_lag"], "jira.search_lag", timedelta(seconds=30)
+        )
+    if "reconcile_window" in data:
+        out["reconcile_window"] = _duration(
+            errors, data["reconcile_window"], "jira.reconcile_window", timedelta(minutes=30)
+        )
+    return out
+
+
+def _route(errors: _Errors, extra: Mapping[str, Any], path: str) -> JiraRoute | None:
+    if not any(key in extra for key in RULE_KEYS):
+        return None
+    values: dict[str, Any] = {}
+    for key, name in (("jira_issue_type", "issue_type"), ("jira_assignee", "assignee")):
+        if key in extra:
+            if isinstance(extra[key], str) and extra[key].strip():
+                values[name] = extra[key]
+            else:
+                errors.add(f"{path}.{key}", "expected text")
+    if "jira_request_type" in extra:
+        kind = extra["jira_request_type"]
+        if isinstance(kind, int | str) and str(kind).strip():
+            values["request_type"] = str(kind)
+        else:
+            errors.add(f"{path}.jira_request_type", "expected a request type id")
+    if "components" in extra:
+        names = _names(errors, extra["components"], f"{path}.components")
+        values["components"] = names or ()
+    if "jira_fields" in extra:
+        values["fields"] = _fields(errors, extra["jira_fields"], f"{path}.jira_fields")
+    return JiraRoute(**values)
+
+
+def jira_config(policy: Policy) -> JiraConfig:
+    """Return the Jira configuration of a policy; raise ConfigError listing every problem."""
+    errors = _Errors()
+    values = _section(errors, policy.extra.get("jira"))
+    routes = {}
+    for index, rule in enumerate(policy.rules):
+        route = _route(errors, rule.extra, f"rules[{index}]")
+        if route is not None:
+            routes[index] = route
+    if errors.found:
+        raise ConfigError([f"jira configuration: {message}" for message in errors.found])
+    return JiraConfig(**values, routes=routes)

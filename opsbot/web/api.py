@@ -1,0 +1,177 @@
+"""The incident API: ``GET /api/incidents`` and ``GET /api/incidents/<id>`` (bearer token)."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Flask, Response, jsonify, request
+
+from opsbot.core.rules import PRIORITIES
+from opsbot.db import store
+from opsbot.db.models import AlertRow, AuditEntry, Incident
+from opsbot.db.session import transaction
+from opsbot.runtime import runtime
+from opsbot.web.errors import ApiError
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+STATUSES = ("open", "acknowledged", "resolved", "active")
+ENVIRONMENTS = ("prod", "nonprod", "dev", "sandbox", "unknown")
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+MAX_ID = 2**63 - 1
+
+
+@bp.before_request
+def authenticate() -> None:
+    """Refuse the request unless it carries the API token (or, with none set, is local)."""
+    token = runtime().settings.api_token
+    if token is None:
+        if not _is_loopback(request.remote_addr):
+            raise ApiError(
+                "unauthorized",
+                "OPSBOT_API_TOKEN is not set: the API answers only on loopback.",
+                401,
+            )
+        return
+    given = request.headers.get("Authorization", "")
+    scheme, _, value = given.partition(" ")
+    expected = token.get_secret_value().encode()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), expected):
+        raise ApiError("unauthorized", "A valid 'Authorization: Bearer <token>' is required.", 401)
+
+
+def _is_loopback(addr: str | None) -> bool:
+    try:
+        return addr is not None and ipaddress.ip_address(addr).is_loopback
+    except ValueError:
+        return False
+
+
+@bp.get("/incidents")
+def list_incidents() -> Response:
+    """Return a page of incidents, newest first."""
+    filters = store.IncidentFilter(
+        status=_choice("status", STATUSES),
+        priority=_choice("priority", PRIORITIES),
+        environment=_choice("environment", ENVIRONMENTS),
+    )
+    limit = _limit()
+    cursor = _cursor()
+    with transaction(runtime().sessions) as session:
+        rows, last = store.list_incidents(session, filters, limit=limit, cursor=cursor)
+        body = [incident_json(row) for row in rows]
+    return jsonify(incidents=body, next=store.encode_cursor(last))
+
+
+@bp.get("/incidents/<int:incident_id>")
+def show_incident(incident_id: int) -> Response:
+    """Return one incident with its newest alerts and its audit trail."""
+    if incident_id > MAX_ID:  # beyond BIGINT: no such row, and no database error
+        raise ApiError("not_found", f"No incident {incident_id}.", 404)
+    with transaction(runtime().sessions) as session:
+        row = store.get_incident(session, incident_id)
+        if row is None:
+            raise ApiError("not_found", f"No incident {incident_id}.", 404)
+        body = incident_json(row)
+        body["alerts"] = [alert_json(a) for a in store.incident_alerts(session, incident_id)]
+        body["audit"] = [audit_json(e) for e in store.incident_audit(session, incident_id)]
+        from opsbot.runbooks.service import incident_runs, run_json  # not needed at start
+
+        body["runs"] = [run_json(r) for r in incident_runs(session, incident_id)]
+    return jsonify(body)
+
+
+def _choice(name: str, allowed: tuple[str, ...]) -> str | None:
+    value = request.args.get(name)
+    if value is None or value == "":
+        return None
+    if value not in allowed:
+        raise ApiError("bad_parameter", f"{name} must be one of {', '.join(allowed)}.")
+    return value
+
+
+def _limit() -> int:
+    raw = request.args.get("limit", str(DEFAULT_LIMIT))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise ApiError("bad_parameter", f"limit must be a whole number from 1 to {MAX_LIMIT}.")
+    return int(raw)
+
+
+def _cursor() -> int | None:
+    raw = request.args.get("cursor")
+    if not raw:
+        return None
+    try:
+        return store.decode_cursor(raw)
+    except ValueError:
+        raise ApiError("bad_parameter", "cursor is not one this API returned.") from None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def incident_json(row: Incident) -> dict[str, Any]:
+    """Return the public JSON form of an incident."""
+    return {
+        "id": row.id,
+        "fingerprint": row.fingerprint,
+        "status": row.status,
+        "priority": row.priority,
+        "severity": row.severity,
+        "title": row.title,
+        "summary": row.summary,
+        "source": row.source,
+        "account_id": row.account_id,
+        "account_name": row.account_name,
+        "environment": row.environment,
+        "team": row.team,
+        "region": row.region,
+        "resource": row.resource,
+        "console_url": row.console_url,
+        "count": row.count,
+        "flapping": row.flapping,
+        "first_seen": _iso(row.first_seen),
+        "last_seen": _iso(row.last_seen),
+        "resolved_at": _iso(row.resolved_at),
+        "jira_key": row.jira_key,
+        "slack_channel": row.slack_channel,
+        "slack_ts": row.slack_ts,
+        "route": row.route,
+    }
+
+
+def alert_json(row: AlertRow) -> dict[str, Any]:
+    """Return the public JSON form of a stored alert."""
+    return {
+        "id": row.id,
+        "status": row.status,
+        "severity": row.severity,
+        "title": row.title,
+        "summary": row.summary,
+        "resource": row.resource,
+        "labels": row.labels,
+        "decision": row.decision,
+        "silence_id": row.silence_id,
+        "occurred_at": _iso(row.occurred_at),
+        "received_at": _iso(row.received_at),
+    }
+
+
+def audit_json(row: AuditEntry) -> dict[str, Any]:
+    """Return the public JSON form of an audit entry."""
+    return {
+        "at": _iso(row.at),
+        "actor": row.actor,
+        "action": row.action,
+        "detail": row.detail,
+    }
+
+
+def register(app: Flask) -> None:
+    """Mount the incident API."""
+    app.register_blueprint(bp)
