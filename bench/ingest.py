@@ -47,11 +47,42 @@ from opsbot.db import migrate
 from opsbot.sns.sign import LocalSigner
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from tests.conftest import alarm_message  # noqa: E402 - reuse the documented alarm shape
-
 TOPIC = "arn:aws:sns:us-east-1:111122223333:opsbot-bench"
 BENCH_DB = "opsbot_bench"
+
+
+def alarm_message(name: str) -> str:
+    """Return a CloudWatch alarm notification as SNS carries it (the documented shape)."""
+    return json.dumps(
+        {
+            "AlarmName": name,
+            "AlarmDescription": None,
+            "AWSAccountId": "111122223333",
+            "AlarmConfigurationUpdatedTimestamp": "2026-11-01T10:00:00.000+0000",
+            "NewStateValue": "ALARM",
+            "NewStateReason": "Threshold Crossed: 1 datapoint [91.0] was ALARM",
+            "StateChangeTime": "2026-11-29T08:00:00.000+0000",
+            "Region": "US East (N. Virginia)",
+            "AlarmArn": f"arn:aws:cloudwatch:us-east-1:111122223333:alarm:{name}",
+            "OldStateValue": "OK",
+            "OKActions": [],
+            "AlarmActions": ["arn:aws:sns:us-east-1:111122223333:opsbot-alarms"],
+            "InsufficientDataActions": [],
+            "Trigger": {
+                "MetricName": "CPUUtilization",
+                "Namespace": "AWS/EC2",
+                "StatisticType": "Statistic",
+                "Statistic": "AVERAGE",
+                "Unit": None,
+                "Dimensions": [{"value": "i-0123456789abcdef0", "name": "InstanceId"}],
+                "Period": 300,
+                "EvaluationPeriods": 1,
+                "ComparisonOperator": "GreaterThanThreshold",
+                "Threshold": 80.0,
+                "TreatMissingData": "missing",
+            },
+        }
+    )
 
 
 def fresh_database(admin_url: str) -> str:

@@ -7,8 +7,8 @@ raises; each returns clean text that encodes to UTF-8.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +31,9 @@ class Inbound:
     topic_arn: str = ""
     message_id: str = ""
     received_at: datetime | None = None
+    # Per-source configuration from the YAML file ("cloudtrail": watch list, "ec2": watch rule),
+    # passed with every message so that handlers keep no module state.
+    sources: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,13 @@ https://docs.aws.amazon.com/eventbridge/latest/ref/events-structure-cloudtrail.h
 https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html.
 
 Only calls on the watch list become incidents. The list comes from the YAML
-key ``cloudtrail:`` (``watch_list_from_config``; ``configure`` installs it) and
-defaults to ``DEFAULT_WATCH``: a security group opened to the world, IAM
-policy and user changes, root sign-in, console sign-in without MFA, CloudTrail
-stopped or deleted, a KMS key disabled or scheduled for deletion, an S3 bucket
-made public. Any other call is recorded without an incident; a call that
-failed (``errorCode`` set) is not a change and is recorded the same way.
+key ``cloudtrail:`` (``watch_list_from_config``; it comes with each message as
+``Inbound.sources["cloudtrail"]``) and defaults to ``DEFAULT_WATCH``: a
+security group opened to the world, IAM policy and user changes, root sign-in,
+console sign-in without MFA, CloudTrail stopped or deleted, a KMS key disabled
+or scheduled for deletion, an S3 bucket made public. Any other call is
+recorded without an incident; a call that failed (``errorCode`` set) is not a
+change and is recorded the same way.
 
 Identity: event name + principal ARN (or type) in the account and region, so
 one principal repeating one risky call is one incident.
@@ -116,18 +117,6 @@ DEFAULT_WATCH: tuple[Watch, ...] = (
     watch("PutBucketPublicAccessBlock", "public"),
     watch("DeleteBucketPublicAccessBlock"),
 )
-_active: tuple[Watch, ...] = DEFAULT_WATCH
-
-
-def configure(watches: Sequence[Watch]) -> None:
-    """Install the watch list the parser uses (the application calls this once at start)."""
-    global _active
-    _active = tuple(watches)
-
-
-def active_watch_list() -> tuple[Watch, ...]:
-    """Return the installed watch list."""
-    return _active
 
 
 def watch_list_from_config(value: object) -> tuple[Watch, ...]:
@@ -187,7 +176,7 @@ def parse(event: dict[str, Any], inbound: Inbound) -> list[Alert]:
         raise ValueError("CloudTrail event without eventName")
     if text(detail, "errorCode", limit=100):
         return [ignored_alert(env, f"{name} failed: not a change")]
-    matched = match(detail, name, _active)
+    matched = match(detail, name, inbound.sources.get("cloudtrail", DEFAULT_WATCH))
     if matched is None:
         return [ignored_alert(env, f"{name} is not on the CloudTrail watch list")]
     return [watched_alert(env, name, matched)]

@@ -5,13 +5,13 @@ Reads "EC2 Instance State-change Notification" events (``detail.instance-id``,
 https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/monitoring-instance-state-changes.html.
 
 Which instances are watched: the event carries no tags, so the rule is the
-account map plus a list. An instance is watched when its account's
-environment (from the account map; an unmapped account counts as prod) is in
+account map plus a list. An instance is watched when its account's environment
+(from the account map; an unmapped account counts as prod) is in
 ``watch_environments`` (default: prod), or its id is in ``watch_instances``.
-Both come from the YAML key ``ec2:`` (``ec2_watch_from_config``; installed with
-``configure``). To watch by tag, filter the EventBridge rule on the instances
-you care about or list them. Events of unwatched instances are recorded
-without an incident.
+Both come from the YAML key ``ec2:`` (``ec2_watch_from_config``; it comes with
+each message as ``Inbound.sources["ec2"]``). To watch by tag, filter the
+EventBridge rule on the instances you care about or list them. Events of
+unwatched instances are recorded without an incident.
 
 Identity: the instance id in its account and region.
 
@@ -54,13 +54,7 @@ class Ec2Watch:
         return self.accounts.environment_of(account) in self.environments
 
 
-_active = Ec2Watch()
-
-
-def configure(watch: Ec2Watch) -> None:
-    """Install the watch rule the parser uses (the application calls this once at start)."""
-    global _active
-    _active = watch
+DEFAULT_EC2_WATCH = Ec2Watch()
 
 
 def ec2_watch_from_config(value: object, accounts: AccountMap) -> Ec2Watch:
@@ -90,7 +84,8 @@ def parse(event: dict[str, Any], inbound: Inbound) -> list[Alert]:
         raise ValueError("EC2 state change without an instance id")
     if state not in STATE_RULES:
         return [ignored_alert(env, f"instance {state or 'in unknown state'}")]
-    if not _active.watches(env.account, instance):
+    watch: Ec2Watch = inbound.sources.get("ec2", DEFAULT_EC2_WATCH)
+    if not watch.watches(env.account, instance):
         return [ignored_alert(env, f"instance {instance} is not watched")]
     status, severity = STATE_RULES[state]
     region = env.region

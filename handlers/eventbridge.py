@@ -35,6 +35,7 @@ from handlers.base import (
     short_resource,
     text_of,
 )
+from handlers.sources import source_handlers
 from opsbot.core.alert import Alert, AlertStatus, Severity, make_fingerprint
 
 SOURCE_HANDLERS: dict[str, EventHandler] = {}
@@ -124,11 +125,5 @@ def render_value(value: object, limit: int) -> str:
     return one_line(text_of(rendered), limit)
 
 
-def _register_source_handlers() -> None:
-    # Imported here: the per-source modules fall back to parse_unknown_source above.
-    from handlers.sources import source_handlers
-
-    SOURCE_HANDLERS.update(source_handlers(parse_unknown_source))
-
-
-_register_source_handlers()
+# Filled after parse_unknown_source exists: each per-source router falls back to it.
+SOURCE_HANDLERS.update(source_handlers(parse_unknown_source))

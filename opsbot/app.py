@@ -1,4 +1,7 @@
-"""The composition root: ``create_app`` wires settings, database, verifier and routes."""
+"""The composition root of the web: ``build_runtime`` and ``create_app``.
+
+Nothing is built at import time; each domain mounts its routes with ``register(app)``.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +9,15 @@ import logging
 
 from flask import Flask
 
+from opsbot import web
 from opsbot.config import Settings, load_policy
 from opsbot.db.session import make_engine, make_sessionmaker
-from opsbot.intake import events_api, sources_config
-from opsbot.intake import push as web
-from opsbot.jira import webhook as jira_webhook
-from opsbot.runtime import Runtime
-from opsbot.slack import bolt as slack_app
-from opsbot.sns import verify as sns
-from opsbot.web import api, errors
+from opsbot.incidents.service import stored_silences
+from opsbot.intake import events_api, push
+from opsbot.intake.sources_config import parse_sources
+from opsbot.jira import webhook
+from opsbot.runtime import Runtime, StoredSilences
+from opsbot.slack import bolt
 
 log = logging.getLogger(__name__)
 
@@ -28,23 +31,20 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask("opsbot")
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.extensions["opsbot"] = build_runtime(settings)
-    sources_config.install(app.extensions["opsbot"].policy)
-    errors.register(app)
-    web.register(app)
-    api.register(app)
-    events_api.register(app)
-    slack_app.register(app, app.extensions["opsbot"])
-    jira_webhook.register(app)
+    for domain in (web, push, events_api, bolt, webhook):
+        domain.register(app)
     return app
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    """Return the runtime for the settings: policy loaded, engine and verifier built."""
+    """Return the runtime for the settings: policy loaded, engine built, handlers configured."""
     engine = make_engine(settings.database_url)
+    policy = load_policy(settings.config)
     return Runtime(
         settings=settings,
-        policy=load_policy(settings.config),
+        policy=policy,
         engine=engine,
         sessions=make_sessionmaker(engine),
-        certs=sns.CertificateStore(settings.effective_cert_dir),
+        silences=StoredSilences(stored_silences),
+        sources=parse_sources(policy),
     )

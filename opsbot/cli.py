@@ -8,31 +8,26 @@ import os
 import signal
 import sys
 import threading
-from typing import Any, NoReturn
+from typing import Any
 
 import click
-from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 
+from opsbot.app import build_runtime
+from opsbot.clicontext import CliContext, CliError
 from opsbot.config import ConfigError, Settings, load_policy
+from opsbot.db import migrate
+from opsbot.incidents.escalation import parse_escalation
+from opsbot.intake import simulate as sim
+from opsbot.intake.sources_config import parse_sources
+from opsbot.intake.sqs import SqsWorkers
+from opsbot.jira.config import jira_config
+from opsbot.runbooks import patch, runbooks
+from opsbot.runbooks.cli import check_runbooks
+from opsbot.server import Server
+from opsbot.worker import Worker
 
 log = logging.getLogger("opsbot")
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    """Print a precise error and exit non-zero."""
-    click.echo(f"opsbot: error: {message}", err=True)
-    sys.exit(code)
-
-
-def load_settings() -> Settings:
-    """Return the settings from the environment, or exit with the field that is wrong."""
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"OPSBOT_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        fail(f"invalid settings: {problems}")
 
 
 def setup_logging(settings: Settings) -> None:
@@ -43,17 +38,31 @@ def setup_logging(settings: Settings) -> None:
     )
 
 
-@click.group()
-def main() -> None:
+class OpsbotGroup(click.Group):
+    """The ``opsbot`` group: a ConfigError anywhere below is a precise error, exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            raise CliError(str(exc)) from None
+
+
+@click.group(cls=OpsbotGroup)
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """opsbot: the operations desk for AWS estates."""
+    ctx.obj = CliContext(build_runtime)
+    ctx.call_on_close(ctx.obj.close)
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
-def run(host: str, port: int) -> None:
+@click.pass_obj
+def run(obj: CliContext, host: str, port: int) -> None:
     """Run everything in one process: web, worker and scheduler (the embedded default)."""
-    settings = _ready(upgrade_sqlite=True)
+    settings = _ready(obj, upgrade_sqlite=True)
     _summary(settings, f"http://{host}:{port}")
     _serve(host, port, workers=1, threads=4, with_worker=True)
 
@@ -69,9 +78,10 @@ def run(host: str, port: int) -> None:
     type=click.IntRange(1, 64),
     help="Threads per worker; 1 runs gunicorn's sync workers.",
 )
-def serve(host: str, port: int, workers: int, threads: int) -> None:
+@click.pass_obj
+def serve(obj: CliContext, host: str, port: int, workers: int, threads: int) -> None:
     """Run the web service only, under gunicorn."""
-    settings = _ready(upgrade_sqlite=False)
+    settings = _ready(obj, upgrade_sqlite=False)
     _summary(settings, f"http://{host}:{port}")
     _serve(host, port, workers=workers, threads=threads, with_worker=False)
 
@@ -84,15 +94,12 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     metavar="QUEUE_URL",
     help="Also pull this SQS queue (repeatable; default OPSBOT_SQS_QUEUE_URLS).",
 )
-def worker(queue_urls: tuple[str, ...]) -> None:
+@click.pass_obj
+def worker(obj: CliContext, queue_urls: tuple[str, ...]) -> None:
     """Run the outbox worker and the scheduler (no web), and pull SQS queues if given."""
-    from opsbot.app import build_runtime
-    from opsbot.intake.sqs import SqsWorkers
-    from opsbot.worker import Background
-
-    settings = _ready(upgrade_sqlite=False)
-    rt = build_runtime(settings)
-    background = Background(rt)
+    settings = _ready(obj, upgrade_sqlite=False)
+    rt = obj.runtime()
+    background = Worker(rt)
     queues = SqsWorkers(rt, list(queue_urls) or settings.sqs_queue_urls)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -111,40 +118,29 @@ def db() -> None:
 
 @db.command("upgrade")
 @click.option("--revision", default="head", show_default=True)
-def db_upgrade(revision: str) -> None:
+@click.pass_obj
+def db_upgrade(obj: CliContext, revision: str) -> None:
     """Apply the migrations up to a revision."""
-    from opsbot.db import migrate
-
-    settings = load_settings()
+    settings = obj.settings
     setup_logging(settings)
     try:
         migrate.upgrade(settings.database_url, revision)
     except Exception as exc:
-        fail(f"migration failed on {_safe_url(settings.database_url)}: {exc}")
+        raise CliError(f"migration failed on {_safe_url(settings.database_url)}: {exc}") from None
     click.echo(f"database {_safe_url(settings.database_url)} is at {revision}")
 
 
 @main.command()
-def check() -> None:
+@click.pass_obj
+def check(obj: CliContext) -> None:
     """Validate the settings and the YAML configuration; exit non-zero on any error."""
-    settings = load_settings()
+    settings = obj.settings
     required = "OPSBOT_CONFIG" in os.environ
-    try:
-        policy = load_policy(settings.config, required=required)
-        from opsbot.incidents.escalation import parse_escalation
-
-        parse_escalation(policy.extra)
-        from opsbot.jira.config import jira_config
-
-        jira_config(policy)
-        from opsbot.intake.sources_config import install as install_source_config
-
-        install_source_config(policy)
-        from opsbot.runbooks.cli import check_runbooks
-
-        runbook_summary = check_runbooks(settings, policy)
-    except ConfigError as exc:
-        fail(str(exc))
+    policy = load_policy(settings.config, required=required)
+    parse_escalation(policy.extra)
+    jira_config(policy)
+    parse_sources(policy)
+    runbook_summary = check_runbooks(settings, policy)
     source = settings.config if settings.config.exists() else "built-in defaults"
     click.echo(
         f"ok: {source}: {len(policy.accounts)} accounts, {len(policy.rules)} rules, "
@@ -157,44 +153,33 @@ def check() -> None:
 @click.argument("sample", required=False)
 @click.option("--url", default="http://127.0.0.1:8080", show_default=True)
 @click.option("--list", "list_only", is_flag=True, help="List the bundled samples.")
-def simulate(sample: str | None, url: str, list_only: bool) -> None:
+@click.pass_obj
+def simulate(obj: CliContext, sample: str | None, url: str, list_only: bool) -> None:
     """Sign a bundled sample event and push it through a running opsbot's POST /sns."""
-    from opsbot.intake import simulate as sim
-
     if list_only or not sample:
         for name, description in sim.available().items():
             click.echo(f"{name:28} {description}")
         return
-    settings = load_settings()
     try:
-        status, body = sim.push(settings, sample, url)
+        status, body = sim.push(obj.settings, sample, url)
     except sim.SimulateError as exc:
-        fail(str(exc))
+        raise CliError(str(exc)) from None
     click.echo(f"HTTP {status}: {json.dumps(body)}")
     if status >= 300:
         sys.exit(1)
 
 
-def _ready(*, upgrade_sqlite: bool) -> Settings:
-    settings = load_settings()
+def _ready(obj: CliContext, *, upgrade_sqlite: bool) -> Settings:
+    settings = obj.settings
     setup_logging(settings)
-    try:
-        policy = load_policy(settings.config, required="OPSBOT_CONFIG" in os.environ)
-        from opsbot.jira.config import jira_config
-
-        jira_config(policy)
-    except ConfigError as exc:
-        fail(str(exc))
+    policy = load_policy(settings.config, required="OPSBOT_CONFIG" in os.environ)
+    jira_config(policy)
     if upgrade_sqlite and settings.database_url.startswith("sqlite"):
-        from opsbot.db import migrate
-
         migrate.upgrade(settings.database_url)
     return settings
 
 
 def _serve(host: str, port: int, *, workers: int, threads: int, with_worker: bool) -> None:
-    from opsbot.server import Server
-
     options: dict[str, Any] = {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -224,19 +209,11 @@ def _summary(settings: Settings, url: str) -> None:
 
 
 def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return "<unparseable database URL>"
 
 
-def _add_runbook_commands() -> None:
-    from opsbot.runbooks.cli import patch, runbooks
-
-    main.add_command(runbooks)
-    main.add_command(patch)
-
-
-_add_runbook_commands()
+main.add_command(runbooks)
+main.add_command(patch)

@@ -1,21 +1,26 @@
-"""The runtime that ``create_app`` wires: settings, policy, database, verifier, metrics, clock."""
+"""The Runtime container: settings, policy, database, metrics, clock and per-process caches.
+
+Built once per process by a composition root (``opsbot.app.build_runtime``);
+imports neither the web framework nor any domain package.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from opsbot.config import Settings
 from opsbot.core.policy import Policy
-from opsbot.incidents.service import StoredSilences
+from opsbot.core.silences import Silence
 from opsbot.metrics import Metrics
-from opsbot.sns import verify as sns
+
+SilenceSource = Callable[[Session, datetime], Sequence[Silence]]
 
 
 def utcnow() -> datetime:
@@ -23,26 +28,50 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class StoredSilences:
+    """Operator-made silences, read through ``load`` at most once per ``ttl`` per process.
+
+    Ingest consults silences on every delivery; they change rarely. A silence
+    made on another replica applies here within ``ttl``; one made in this
+    process applies at once (``invalidate``).
+    """
+
+    def __init__(self, load: SilenceSource, ttl: timedelta = timedelta(seconds=2)) -> None:
+        self.load = load
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._cached: tuple[datetime, list[Silence]] | None = None
+
+    def __call__(self, session: Session, now: datetime) -> Sequence[Silence]:
+        with self._lock:
+            cached = self._cached
+        if cached is not None and timedelta(0) <= now - cached[0] < self.ttl:
+            return [s for s in cached[1] if s.ends_at > now]
+        fresh = list(self.load(session, now))
+        with self._lock:
+            self._cached = (now, fresh)
+        return fresh
+
+    def invalidate(self) -> None:
+        """Forget the cached silences (after this process made or ended one)."""
+        with self._lock:
+            self._cached = None
+
+
 @dataclass
 class Runtime:
-    """Everything a request or job needs, built once per process by ``create_app``."""
+    """Everything a request or job needs, built once per process."""
 
     settings: Settings
     policy: Policy
     engine: Engine
     sessions: sessionmaker[Session]
-    certs: sns.CertificateStore
+    silences: StoredSilences
+    # The per-source handler configuration (``cloudtrail:``, ``ec2:``), passed with every message.
+    sources: Mapping[str, Any] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
     clock: Callable[[], datetime] = utcnow
-    confirm_subscription: Callable[[str], int] = sns.confirm_subscription
-    silences: StoredSilences = field(default_factory=StoredSilences)
-    # Integrations keep their per-process clients here (e.g. "slack.chat").
+    # Integrations keep their per-process clients here (e.g. "slack", "jira", "sns.certs").
     integrations: dict[str, Any] = field(default_factory=dict)
     # Readiness hooks: each returns a problem sentence, or None when fine (see /readyz).
     readiness: list[Callable[[], str | None]] = field(default_factory=list)
-
-
-def runtime() -> Runtime:
-    """Return the runtime of the current Flask app."""
-    rt: Runtime = current_app.extensions["opsbot"]
-    return rt

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from opsbot.app import create_app
-from opsbot.worker import Background
+from opsbot.worker import Worker
 
 
 class Server(BaseApplication):  # type: ignore[misc]
@@ -26,17 +25,17 @@ class Server(BaseApplication):  # type: ignore[misc]
             self.cfg.set("post_worker_init", _start_background)
             self.cfg.set("worker_exit", _stop_background)
 
-    def load(self) -> Flask:
+    def load(self) -> Any:
         return create_app()
 
 
-_background: Background | None = None
+_background: Worker | None = None
 
 
 def _start_background(worker: Any) -> None:
     global _background
     app = worker.wsgi
-    _background = Background(app.extensions["opsbot"])
+    _background = Worker(app.extensions["opsbot"])
     _background.start()
 
 

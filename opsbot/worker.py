@@ -1,4 +1,8 @@
-"""The worker side of opsbot: outbox delivery and the scheduler, in background threads."""
+"""The composition root of the worker: outbox delivery and scheduled jobs, in background threads.
+
+Each domain plugs in here: ``sender(rt)`` for its outbox target and
+``add_jobs(scheduler, rt)`` for its scheduled jobs.
+"""
 
 from __future__ import annotations
 
@@ -8,30 +12,34 @@ from dataclasses import dataclass, field
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from opsbot.jobs import start_scheduler
-from opsbot.outbox.ports import Sender
-from opsbot.outbox.worker import OutboxWorker
+from opsbot import incidents, jira, runbooks, slack
+from opsbot.outbox import OutboxWorker, Sender
 from opsbot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
 def configured_senders(rt: Runtime) -> dict[str, Sender]:
-    """Return the senders of the integrations that are configured (none yet are built here)."""
+    """Return the outbox senders of the integrations that are configured."""
     senders: dict[str, Sender] = {}
     if rt.settings.slack_enabled:
-        from opsbot.slack import sync as slack_sync
-
-        senders["slack"] = slack_sync.sender(rt)
+        senders["slack"] = slack.sender(rt)
     if rt.settings.jira_enabled:
-        from opsbot.jira.sync import JiraSync
-
-        senders["jira"] = JiraSync(rt)
+        senders["jira"] = jira.sender(rt)
     return senders
 
 
+def start_scheduler(rt: Runtime) -> BackgroundScheduler:
+    """Start the scheduler with every domain's jobs."""
+    scheduler = BackgroundScheduler(timezone="UTC")
+    for domain in (incidents, jira, runbooks):
+        domain.add_jobs(scheduler, rt)
+    scheduler.start()
+    return scheduler
+
+
 @dataclass
-class Background:
+class Worker:
     """Runs the outbox worker and the scheduler until stopped."""
 
     rt: Runtime
@@ -41,14 +49,14 @@ class Background:
 
     def start(self) -> None:
         """Start the outbox thread and the scheduler."""
-        worker = OutboxWorker(
+        outbox = OutboxWorker(
             self.rt.sessions,
             configured_senders(self.rt),
             metrics=self.rt.metrics,
             max_attempts=self.rt.settings.outbox_max_attempts,
         )
         self.thread = threading.Thread(
-            target=worker.run_forever,
+            target=outbox.run_forever,
             args=(self.stop_event, self.rt.settings.outbox_poll_seconds),
             name="opsbot-outbox",
             daemon=True,

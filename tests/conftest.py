@@ -1,24 +1,21 @@
 """Shared fixtures: a real database per test (SQLite, or PostgreSQL when
-``OPSBOT_TEST_DATABASE_URL`` names one), the app, a controllable clock, and a
-local SNS signer whose certificate the app pins."""
+``OPSBOT_TEST_DATABASE_URL`` names one), the app, a controllable clock, a
+local SNS signer whose certificate the app pins, and the AWS stand-ins (moto,
+the SSM stand-in). Helper functions live in ``tests/support/``."""
 
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import shutil
-import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from moto.server import ThreadedMotoServer
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from opsbot.app import create_app
@@ -26,8 +23,10 @@ from opsbot.config import Settings
 from opsbot.db import migrate
 from opsbot.runtime import Runtime
 from opsbot.sns.sign import LocalSigner
+from tests.fakes.ssm_api import FakeSsm, SsmServer
+from tests.support.clock import Clock
+from tests.support.db import PG_URL, pg_admin, pg_url
 
-PG_URL = os.environ.get("OPSBOT_TEST_DATABASE_URL", "")
 _counter = itertools.count()
 
 
@@ -63,10 +62,10 @@ def _template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield str(path)
         return
     name = f"opsbot_tmpl_{os.getpid()}"
-    _pg_admin(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
-    migrate.upgrade(_pg_url(name))
+    pg_admin(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
+    migrate.upgrade(pg_url(name))
     yield name
-    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -78,23 +77,9 @@ def database_url(_template: str, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{path}"
         return
     name = f"opsbot_t_{os.getpid()}_{next(_counter)}"
-    _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{_template}"')
-    yield _pg_url(name)
-    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _pg_url(database: str) -> str:
-    return make_url(PG_URL).set(database=database).render_as_string(hide_password=False)
-
-
-def _pg_admin(*statements: str) -> None:
-    engine = create_engine(
-        _pg_url(make_url(PG_URL).database or "postgres"), isolation_level="AUTOCOMMIT"
-    )
-    with engine.connect() as conn:
-        for statement in statements:
-            conn.execute(text(statement))
-    engine.dispose()
+    pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{_template}"')
+    yield pg_url(name)
+    pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -107,18 +92,27 @@ def moto_url() -> Iterator[str]:
     server.stop()
 
 
-class Clock:
-    """A clock the test moves by hand."""
+@pytest.fixture
+def fake_ssm() -> Iterator[FakeSsm]:
+    fake = FakeSsm()
+    server = SsmServer(fake).start()
+    fake.url = server.url  # type: ignore[attr-defined]
+    yield fake
+    server.stop()
 
-    def __init__(self, now: datetime) -> None:
-        self.now = now
 
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, moto_url: str, fake_ssm: FakeSsm, tmp_path) -> None:
+    """Point boto3 at moto (STS) and the SSM stand-in, with test credentials only."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", moto_url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", fake_ssm.url)  # type: ignore[attr-defined]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
@@ -177,78 +171,3 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def signer(settings: Settings) -> LocalSigner:
     return LocalSigner.load_or_create(settings.effective_cert_dir)
-
-
-TOPIC = "arn:aws:sns:us-east-1:111122223333:opsbot-alarms"
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def alarm_message(
-    name: str = "High-CPU",
-    state: str = "ALARM",
-    *,
-    old: str = "OK",
-    account: str = "111122223333",
-    region: str = "us-east-1",
-    when: datetime | None = None,
-    description: str = "",
-) -> str:
-    """Return a CloudWatch alarm notification as SNS carries it (the documented shape)."""
-    stamp = (when or datetime(2026, 11, 29, 8, 0, tzinfo=UTC)).strftime(
-        "%Y-%m-%dT%H:%M:%S.000+0000"
-    )
-    return json.dumps(
-        {
-            "AlarmName": name,
-            "AlarmDescription": description or None,
-            "AWSAccountId": account,
-            "AlarmConfigurationUpdatedTimestamp": "2026-11-01T10:00:00.000+0000",
-            "NewStateValue": state,
-            "NewStateReason": f"Threshold Crossed: 1 datapoint [91.0] was {state}",
-            "StateChangeTime": stamp,
-            "Region": "US East (N. Virginia)" if region == "us-east-1" else "EU (Ireland)",
-            "AlarmArn": f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
-            "OldStateValue": old,
-            "OKActions": [],
-            "AlarmActions": [f"arn:aws:sns:{region}:{account}:opsbot-alarms"],
-            "InsufficientDataActions": [],
-            "Trigger": {
-                "MetricName": "CPUUtilization",
-                "Namespace": "AWS/EC2",
-                "StatisticType": "Statistic",
-                "Statistic": "AVERAGE",
-                "Unit": None,
-                "Dimensions": [{"value": "i-0123456789abcdef0", "name": "InstanceId"}],
-                "Period": 300,
-                "EvaluationPeriods": 1,
-                "ComparisonOperator": "GreaterThanThreshold",
-                "Threshold": 80.0,
-                "TreatMissingData": "missing",
-            },
-        }
-    )
-
-
-def post_sns(client: FlaskClient, envelope: dict[str, Any]) -> Any:
-    """POST an SNS envelope the way SNS does: text/plain, no JSON content type."""
-    return client.post(
-        "/sns",
-        data=json.dumps(envelope),
-        headers={"Content-Type": "text/plain; charset=UTF-8"},
-    )
-
-
-def notify(
-    client: FlaskClient,
-    signer: LocalSigner,
-    clock: Clock,
-    message: str,
-    *,
-    message_id: str | None = None,
-    topic: str = TOPIC,
-) -> Any:
-    """Sign a notification stamped with the test clock and POST it."""
-    envelope = signer.notification(
-        message, topic_arn=topic, message_id=message_id or str(uuid.uuid4()), timestamp=clock.now
-    )
-    return post_sns(client, envelope)

@@ -1,27 +1,20 @@
-"""Configuration: OPSBOT_* settings and the YAML policy file."""
+"""Configuration: OPSBOT_* settings, the line-aware YAML reader and the policy file."""
 
-from opsbot.config.settings import (
-    ConfigError,
-    KeyPath,
-    Settings,
-    _Document,
-    _keys,
-    _syntax_error,
+from opsbot.config.policy import (
     load_policy,
     match_from_mapping,
     match_to_mapping,
     parse_policy,
     silence_from_row,
 )
+from opsbot.config.settings import Settings, load_settings
+from opsbot.config.yamldoc import ConfigError
 
 __all__ = [
     "ConfigError",
-    "KeyPath",
     "Settings",
-    "_Document",
-    "_keys",
-    "_syntax_error",
     "load_policy",
+    "load_settings",
     "match_from_mapping",
     "match_to_mapping",
     "parse_policy",

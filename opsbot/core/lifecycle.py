@@ -2,7 +2,7 @@
 
 Given the alert, the latest incident with the same fingerprint (or None), the
 route the rules chose, the lifecycle settings and the time, ``decide_incident``
-returns a ``Decision``; ``services.py`` applies it. States: an incident is
+returns a ``Decision``; ``opsbot.incidents.service`` applies it. States: an incident is
 ``open`` or ``acknowledged`` (both *active*) or ``resolved``.
 
 Flapping: every flip of the alert's status (firing <-> resolved) is recorded

@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from opsbot.core.accounts import ENVIRONMENTS
+
 KINDS = ("command", "automation")
 PARAM_TYPES = ("string", "int", "bool", "choice")
-ENVIRONMENTS = ("prod", "nonprod", "dev", "sandbox")
 # none: runs at once; one: any approver; other: one approver who is not the requester.
 APPROVALS = ("none", "one", "other")
 APPROVAL_RANK = {"none": 0, "one": 1, "other": 2}

@@ -1,4 +1,4 @@
-"""Store functions: the only SQL that services and views run."""
+"""Store functions: the queries ingest, the outbox, the API and the actions share."""
 
 from __future__ import annotations
 

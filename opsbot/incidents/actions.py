@@ -14,11 +14,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from opsbot.audit import audit
 from opsbot.config import match_from_mapping
 from opsbot.core.effects import effects_for_operator
 from opsbot.db import store
 from opsbot.db.models import Incident, SilenceRow
-from opsbot.incidents import service as services
+from opsbot.outbox.queue import queue_effects
 
 
 @dataclass(frozen=True)
@@ -108,9 +109,9 @@ def _apply(
     effects = effects_for_operator(
         action, actor=actor, note=note, ticket=_ticket(row) if ticket is None else ticket
     )
-    services.queue_effects(session, row.id, effects, now)
+    queue_effects(session, row.id, effects, now)
     detail: dict[str, Any] = {"note": note} if note else {}
-    services.audit(
+    audit(
         session,
         actor=actor,
         action=f"incident.{action}",
@@ -148,7 +149,7 @@ def create_silence(
             "created_at": now,
         },
     )
-    services.audit(
+    audit(
         session,
         actor=actor,
         action="silence.created",
@@ -167,7 +168,7 @@ def end_silence(session: Session, silence_id: int, *, actor: str, now: datetime)
     if row.ends_at <= now:
         return Outcome(False, f"Silence {silence_id} has already ended.")
     row.ends_at = now
-    services.audit(
+    audit(
         session, actor=actor, action="silence.ended", subject=("silence", str(silence_id)), now=now
     )
     return Outcome(True, f"Silence {silence_id} ended.")

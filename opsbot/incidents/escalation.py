@@ -23,7 +23,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from opsbot.config import ConfigError
+from opsbot.audit import audit
+from opsbot.config.yamldoc import Document, KeyPath, document_for
 from opsbot.core.durations import parse_duration
 from opsbot.core.effects import Effect
 from opsbot.core.escalation import (
@@ -38,7 +39,7 @@ from opsbot.core.escalation import (
 )
 from opsbot.core.rules import PRIORITIES
 from opsbot.db.models import Incident, IncidentEscalation
-from opsbot.incidents import service as services
+from opsbot.outbox.queue import queue_effects
 
 log = logging.getLogger(__name__)
 
@@ -48,64 +49,64 @@ DEFAULT_KEYS = ("mention", "channel")
 
 def parse_escalation(extra: Mapping[str, Any]) -> EscalationPolicy:
     """Return the escalation policy of the YAML's ``escalation`` key; ConfigError lists problems."""
+    doc = document_for(extra)
     data = extra.get("escalation")
     if data is None:
         return EscalationPolicy({})
     if not isinstance(data, dict):
-        raise ConfigError([f"escalation: expected a mapping, got {type(data).__name__}"])
-    errors: list[str] = []
+        doc.error(("escalation",), f"expected a mapping, got {type(data).__name__}")
+        doc.check()
     defaults = {key: data[key] for key in DEFAULT_KEYS if key in data}
     for key in DEFAULT_KEYS:
-        _text(errors, ("escalation", key), defaults.get(key))
+        _text(doc, ("escalation", key), defaults.get(key))
     steps: dict[str, Step] = {}
     for key, value in data.items():
         if key in DEFAULT_KEYS:
             continue
         if key not in PRIORITIES:
-            errors.append(f"escalation.{key}: unknown key; expected mention, channel or P1…P5")
+            doc.error(("escalation", key), "unknown key; expected mention, channel or P1…P5")
             continue
-        step = _step(errors, key, value, defaults)
+        step = _step(doc, key, value, defaults)
         if step is not None:
             steps[key] = step
-    if errors:
-        raise ConfigError(errors)
+    doc.check()
     return EscalationPolicy(steps)
 
 
-def _step(errors: list[str], priority: str, value: Any, defaults: dict[str, Any]) -> Step | None:
-    path = f"escalation.{priority}"
+def _step(doc: Document, priority: str, value: Any, defaults: dict[str, Any]) -> Step | None:
+    path: KeyPath = ("escalation", priority)
     if not isinstance(value, dict):
-        errors.append(f"{path}: expected a mapping like {{remind_every: 15m, escalate_after: 1h}}")
+        doc.error(path, "expected a mapping like {remind_every: 15m, escalate_after: 1h}")
         return None
     for key in value:
         if key not in STEP_KEYS:
-            errors.append(f"{path}.{key}: unknown key; expected one of {', '.join(STEP_KEYS)}")
-    durations = {key: _duration(errors, f"{path}.{key}", value.get(key)) for key in STEP_KEYS[:2]}
+            doc.error((*path, key), f"unknown key; expected one of {', '.join(STEP_KEYS)}")
+    durations = {key: _duration(doc, (*path, key), value.get(key)) for key in STEP_KEYS[:2]}
     texts = {
-        key: _text(errors, (path, key), value.get(key, defaults.get(key))) for key in DEFAULT_KEYS
+        key: _text(doc, (*path, key), value.get(key, defaults.get(key))) for key in DEFAULT_KEYS
     }
-    if not any(durations.values()) and not errors:
-        errors.append(f"{path}: give remind_every, escalate_after or both")
+    if not any(durations.values()) and not doc.found:
+        doc.error(path, "give remind_every, escalate_after or both")
     return Step(durations["remind_every"], durations["escalate_after"], **texts)
 
 
-def _duration(errors: list[str], path: str, value: Any) -> Any:
+def _duration(doc: Document, path: KeyPath, value: Any) -> Any:
     if value is None:
         return None
     try:
         length = parse_duration(str(value))
     except ValueError as exc:
-        errors.append(f"{path}: {exc}")
+        doc.error(path, str(exc))
         return None
     if not length:
-        errors.append(f"{path}: must be longer than 0s")
+        doc.error(path, "must be longer than 0s")
         return None
     return length
 
 
-def _text(errors: list[str], path: tuple[str, str], value: Any) -> str | None:
+def _text(doc: Document, path: KeyPath, value: Any) -> str | None:
     if value is not None and not (isinstance(value, str) and value.strip()):
-        errors.append(f"{path[0]}.{path[1]}: expected text, got {value!r}")
+        doc.error(path, f"expected text, got {value!r}")
         return None
     return value
 
@@ -159,7 +160,7 @@ def _apply(
         state.reminders += 1
         text = reminder_text(incident.id, incident.priority, now - incident.first_seen, due.step)
         effects = [Effect("slack", "thread", payload={"text": text})]
-        services.audit(
+        audit(
             session,
             actor="opsbot",
             action="incident.reminded",
@@ -169,7 +170,7 @@ def _apply(
     else:
         state.escalated_at = now
         effects = _escalate(session, incident, due, now)
-    services.queue_effects(session, incident.id, effects, now)
+    queue_effects(session, incident.id, effects, now)
 
 
 def _escalate(session: Session, incident: Incident, due: Due, now: datetime) -> list[Effect]:
@@ -185,7 +186,7 @@ def _escalate(session: Session, incident: Incident, due: Due, now: datetime) -> 
         effects.append(Effect("slack", "notify", payload={"channel": channel, "text": text}))
     if old != due.priority and (incident.route or {}).get("ticket", True):
         effects.append(Effect("jira", "priority", payload={"from": old, "to": due.priority}))
-    services.audit(
+    audit(
         session,
         actor="opsbot",
         action="incident.escalated",

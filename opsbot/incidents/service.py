@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from opsbot.audit import audit_incident
+from opsbot.config import silence_from_row
 from opsbot.core.accounts import Account
 from opsbot.core.alert import Alert, AlertStatus, Severity
-from opsbot.core.effects import Effect, effects_for
+from opsbot.core.effects import effects_for
 from opsbot.core.lifecycle import Action, Decision, IncidentSnapshot, decide_incident
 from opsbot.core.policy import Policy
 from opsbot.core.rules import Route, route_alert
@@ -23,11 +24,12 @@ from opsbot.core.silences import Silence, find_silence
 from opsbot.db import store
 from opsbot.db.models import Incident
 from opsbot.db.session import transaction
+from opsbot.outbox.queue import queue_effects
+from opsbot.runtime import SilenceSource
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-ACTOR = "opsbot"
 RACE_RETRIES = 3
 
 
@@ -75,38 +77,6 @@ def in_transaction(factory: sessionmaker[Session], work: Callable[[Session], T])
 def _is_incident_race(exc: IntegrityError) -> bool:
     text = str(exc.orig)
     return "uq_incidents_active_fingerprint" in text or "incidents.fingerprint" in text
-
-
-SilenceSource = Callable[[Session, datetime], Sequence[Silence]]
-
-
-class StoredSilences:
-    """Operator-made silences, read at most once per ``ttl`` per process.
-
-    Ingest consults silences on every delivery; they change rarely. A silence
-    made on another replica applies here within ``ttl``; one made in this
-    process applies at once (``invalidate``).
-    """
-
-    def __init__(self, ttl: timedelta = timedelta(seconds=2)) -> None:
-        self.ttl = ttl
-        self._lock = threading.Lock()
-        self._cached: tuple[datetime, list[Silence]] | None = None
-
-    def __call__(self, session: Session, now: datetime) -> Sequence[Silence]:
-        with self._lock:
-            cached = self._cached
-        if cached is not None and timedelta(0) <= now - cached[0] < self.ttl:
-            return [s for s in cached[1] if s.ends_at > now]
-        fresh = stored_silences(session, now)
-        with self._lock:
-            self._cached = (now, fresh)
-        return fresh
-
-    def invalidate(self) -> None:
-        """Forget the cached silences (after this process made or ended one)."""
-        with self._lock:
-            self._cached = None
 
 
 def ingest(
@@ -157,8 +127,6 @@ def record_delivery(
 
 def stored_silences(session: Session, now: datetime) -> list[Silence]:
     """Return the operator-made silences that have not ended, as core values."""
-    from opsbot.config import silence_from_row
-
     return [silence_from_row(row) for row in store.active_silence_rows(session, now)]
 
 
@@ -223,7 +191,7 @@ def _apply_decision(
         incident_id = store.insert_incident(
             session, _new_incident(alert, decision, route, account, now)
         )
-        _audit(session, "incident.opened", incident_id, now, priority=decision.priority)
+        audit_incident(session, "incident.opened", incident_id, now, priority=decision.priority)
     else:
         incident_id = _update_incident(session, alert, decision, now)
     queue_effects(session, incident_id, effects_for(decision, ticket=route.ticket), now)
@@ -264,23 +232,23 @@ def settle_incident(session: Session, row: Incident, action: Action, *, now: dat
     store.update_incident(session, row.id, values)
     decision = Decision(action, row.id, row.priority, Severity(row.severity), reason=reason)
     if action is Action.RESOLVE:
-        _audit(session, "incident.resolved", row.id, now, reason=reason)
+        audit_incident(session, "incident.resolved", row.id, now, reason=reason)
     else:
-        _audit(session, "incident.settled", row.id, now, reason=reason)
+        audit_incident(session, "incident.settled", row.id, now, reason=reason)
     ticket = bool((row.route or {}).get("ticket", True))
     queue_effects(session, row.id, effects_for(decision, ticket=ticket), now)
 
 
 def _audit_decision(session: Session, decision: Decision, incident_id: int, now: datetime) -> None:
     if decision.action is Action.RESOLVE:
-        _audit(session, "incident.resolved", incident_id, now, reason=decision.reason)
+        audit_incident(session, "incident.resolved", incident_id, now, reason=decision.reason)
     if decision.action is Action.REOPEN:
-        _audit(session, "incident.reopened", incident_id, now, reason=decision.reason)
+        audit_incident(session, "incident.reopened", incident_id, now, reason=decision.reason)
     if decision.priority_changed:
         change = {"from": decision.previous_priority, "to": decision.priority}
-        _audit(session, "incident.priority_changed", incident_id, now, **change)
+        audit_incident(session, "incident.priority_changed", incident_id, now, **change)
     if decision.flapping_started:
-        _audit(session, "incident.flapping", incident_id, now, flips=len(decision.flips))
+        audit_incident(session, "incident.flapping", incident_id, now, flips=len(decision.flips))
 
 
 def _new_incident(
@@ -345,64 +313,3 @@ def _alert_values(
         "occurred_at": alert.occurred_at,
         "received_at": now,
     }
-
-
-def queue_effects(
-    session: Session, incident_id: int, effects: Sequence[Effect], now: datetime
-) -> None:
-    """Write outbox rows for the effects on an incident (coalesced ones merge)."""
-    rows = [
-        {
-            "target": effect.target,
-            "kind": effect.kind,
-            "incident_id": incident_id,
-            "payload": effect.payload,
-            "coalesce_key": f"{effect.target}:{effect.kind}:{incident_id}"
-            if effect.coalesce
-            else None,
-            "state": "pending",
-            "attempts": 0,
-            "due_at": now + effect.delay,
-            "locked_until": None,
-            "last_error": None,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for effect in effects
-    ]
-    if rows:
-        store.insert_outbox(session, rows)
-
-
-def _audit(session: Session, action: str, incident_id: int, now: datetime, **detail: Any) -> None:
-    audit(
-        session,
-        actor=ACTOR,
-        action=action,
-        subject=("incident", str(incident_id)),
-        now=now,
-        detail=detail,
-    )
-
-
-def audit(
-    session: Session,
-    *,
-    actor: str,
-    action: str,
-    subject: tuple[str, str],
-    now: datetime,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    """Append an audit entry: who did what to which subject, and when."""
-    store.insert_audit(
-        session,
-        {
-            "at": now,
-            "actor": actor,
-            "action": action,
-            "subject_type": subject[0],
-            "subject_id": subject[1],
-            "detail": detail or {},
-        },
-    )

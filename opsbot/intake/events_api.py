@@ -27,11 +27,9 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from opsbot.core.alert import Alert, AlertStatus, Severity, make_fingerprint
-from opsbot.incidents import service as services
+from opsbot.incidents import service
 from opsbot.intake.events_schema import SCHEMA
-from opsbot.runtime import runtime
-from opsbot.web import api
-from opsbot.web.errors import ApiError
+from opsbot.web import ApiError, authenticate, runtime
 
 bp = Blueprint("events_api", __name__, url_prefix="/api")
 VALIDATOR = Draft202012Validator(SCHEMA)
@@ -45,9 +43,7 @@ class InvalidEvent(ApiError):
         self.field = where
 
 
-@bp.before_request
-def _authenticate() -> None:
-    api.authenticate()
+bp.before_request(authenticate)
 
 
 @bp.errorhandler(InvalidEvent)
@@ -64,9 +60,9 @@ def post_events() -> Response:
     now = rt.clock()
     alerts = [to_alert(event, i) for i, event in enumerate(events)]
 
-    def work(session: Any) -> list[services.IngestResult]:
+    def work(session: Any) -> list[service.IngestResult]:
         return [
-            services.record_delivery(
+            service.record_delivery(
                 session,
                 delivery=delivery_of(event),
                 alerts=[alert],
@@ -77,7 +73,7 @@ def post_events() -> Response:
             for event, alert in zip(events, alerts, strict=True)
         ]
 
-    results = services.in_transaction(rt.sessions, work)
+    results = service.in_transaction(rt.sessions, work)
     for result in results:
         outcome = "duplicate" if result.duplicate else "recorded"
         rt.metrics.inc("opsbot_deliveries_total", channel="api", outcome=outcome)
@@ -158,9 +154,9 @@ def to_alert(event: dict[str, Any], index: int) -> Alert:
     )
 
 
-def delivery_of(event: dict[str, Any]) -> services.DeliveryIn:
+def delivery_of(event: dict[str, Any]) -> service.DeliveryIn:
     """Return the delivery row of one event, keyed by the sender's id."""
-    return services.DeliveryIn(
+    return service.DeliveryIn(
         namespace="api",
         message_id=event["id"],
         channel="api",
@@ -171,7 +167,7 @@ def delivery_of(event: dict[str, Any]) -> services.DeliveryIn:
     )
 
 
-def result_json(event: dict[str, Any], result: services.IngestResult) -> dict[str, Any]:
+def result_json(event: dict[str, Any], result: service.IngestResult) -> dict[str, Any]:
     """Return what one event did."""
     return {
         "id": event["id"],

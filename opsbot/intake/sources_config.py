@@ -1,33 +1,34 @@
-"""Installs the YAML configuration of the per-source handlers (``cloudtrail:``, ``ec2:``).
+"""Reads the YAML configuration of the per-source handlers (``cloudtrail:``, ``ec2:``).
 
-The handlers stay pure: they read a module-level watch list that this module
-parses from ``Policy.extra`` and installs once when the app or a worker starts.
+The handlers stay pure and keep no state: the runtime holds what this module
+parses from ``Policy.extra`` and every message carries it (``Inbound.sources``).
+A handler names the bad key in its ValueError (``cloudtrail.watch[0].when: ...``);
+this module reports it at its line in the YAML file.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from handlers import cloudtrail, ec2
-from opsbot.config import ConfigError
+from opsbot.config.yamldoc import document_for, split_problem
 from opsbot.core.policy import Policy
 
 log = logging.getLogger(__name__)
 
 
-def install(policy: Policy) -> None:
-    """Parse and install the CloudTrail watch list and the EC2 watch rule; raise ConfigError."""
-    problems: list[str] = []
+def parse_sources(policy: Policy) -> dict[str, Any]:
+    """Return the CloudTrail watch list and the EC2 watch rule by source; raise ConfigError."""
+    doc = document_for(policy.extra)
     try:
         watches = cloudtrail.watch_list_from_config(policy.extra.get("cloudtrail"))
     except ValueError as exc:
-        problems.append(str(exc))
+        doc.error(*split_problem(str(exc)))
     try:
         watch = ec2.ec2_watch_from_config(policy.extra.get("ec2"), policy.accounts)
     except ValueError as exc:
-        problems.append(str(exc))
-    if problems:
-        raise ConfigError(problems)
-    cloudtrail.configure(watches)
-    ec2.configure(watch)
+        doc.error(*split_problem(str(exc)))
+    doc.check()
     log.debug("CloudTrail watch list: %d entries", len(watches))
+    return {"cloudtrail": watches, "ec2": watch}

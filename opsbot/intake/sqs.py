@@ -40,8 +40,8 @@ from urllib.parse import urlsplit
 import handlers
 from handlers.base import Inbound
 from opsbot.core.alert import Alert
-from opsbot.incidents import service as services
-from opsbot.intake import sources_config
+from opsbot.incidents import service
+from opsbot.intake.inbound import certificates, delivery_of, inbound_of
 from opsbot.runtime import Runtime
 from opsbot.sns import verify as sns
 
@@ -60,7 +60,7 @@ class Decoded:
 
     message_id: str
     receipt_handle: str
-    delivery: services.DeliveryIn | None = None
+    delivery: service.DeliveryIn | None = None
     alerts: tuple[Alert, ...] = ()
     refused: str = ""
     skipped: str = ""
@@ -112,7 +112,6 @@ class SqsIntake:
         self.wait_seconds = wait_seconds
         self.visibility_timeout = visibility_timeout
         self.heartbeat_seconds = max(heartbeat_seconds or visibility_timeout / 2, 0.05)
-        sources_config.install(rt.policy)
 
     def run(self, stop: threading.Event) -> None:
         """Poll until ``stop`` is set; the batch in hand is always finished first."""
@@ -158,14 +157,16 @@ class SqsIntake:
             return self._decode_sns(document, ids, now)
         if isinstance(document, dict) and document.keys() >= EVENTBRIDGE_KEYS:
             return self._decode_event(document, body, ids, now)
-        delivery = services.DeliveryIn(
+        delivery = service.DeliveryIn(
             namespace="sqs",
             message_id=bounded_id(message["MessageId"]),
             channel="sqs",
             message_type="Raw",
             body=body,
         )
-        inbound = Inbound(text=body, message_id=message["MessageId"], received_at=now)
+        inbound = Inbound(
+            text=body, message_id=message["MessageId"], received_at=now, sources=self.rt.sources
+        )
         return Decoded(*ids, delivery=delivery, alerts=tuple(handlers.parse(inbound)))
 
     def _decode_sns(self, fields: dict[str, Any], ids: tuple[str, str], now: datetime) -> Decoded:
@@ -175,23 +176,8 @@ class SqsIntake:
             return Decoded(*ids, refused=f"{exc.code}: {exc.detail}")
         if message.type != sns.NOTIFICATION:
             return Decoded(*ids, skipped=f"SNS {message.type} arrives by SQS; nothing to do")
-        delivery = services.DeliveryIn(
-            namespace="sns",
-            message_id=message.message_id,
-            channel="sqs",
-            message_type=message.type,
-            body=message.message,
-            topic_arn=message.topic_arn,
-            subject=(message.subject or "")[:256] or None,
-            sent_at=message.timestamp,
-        )
-        inbound = Inbound(
-            text=message.message,
-            subject=message.subject,
-            topic_arn=message.topic_arn,
-            message_id=message.message_id,
-            received_at=message.timestamp,
-        )
+        delivery = delivery_of(message, "sqs")
+        inbound = inbound_of(message, self.rt.sources)
         return Decoded(*ids, delivery=delivery, alerts=tuple(handlers.parse(inbound)))
 
     def _sns_message(self, fields: dict[str, Any], now: datetime) -> sns.SnsMessage:
@@ -199,7 +185,7 @@ class SqsIntake:
         allowed = frozenset(settings.sns_topic_arns)
         if not settings.sqs_trust_sns_envelope:
             return sns.verify(
-                fields, self.rt.certs, now=now, max_age=SQS_MAX_AGE, allowed_topics=allowed
+                fields, certificates(self.rt), now=now, max_age=SQS_MAX_AGE, allowed_topics=allowed
             )
         message = trusted_message(fields)
         if allowed and message.topic_arn not in allowed:
@@ -210,14 +196,14 @@ class SqsIntake:
         self, event: dict[str, Any], body: str, ids: tuple[str, str], now: datetime
     ) -> Decoded:
         event_id = str(event.get("id") or ids[0])
-        delivery = services.DeliveryIn(
+        delivery = service.DeliveryIn(
             namespace="eventbridge",
             message_id=bounded_id(event_id),
             channel="sqs",
             message_type="EventBridge",
             body=body,
         )
-        inbound = Inbound(text=body, message_id=event_id, received_at=now)
+        inbound = Inbound(text=body, message_id=event_id, received_at=now, sources=self.rt.sources)
         return Decoded(*ids, delivery=delivery, alerts=tuple(handlers.parse(inbound)))
 
     def record(self, decoded: Sequence[Decoded], result: BatchResult) -> list[Decoded]:
@@ -240,13 +226,13 @@ class SqsIntake:
         self._count(outcomes, result)
         return [d for d in decoded if d.skipped] + todo
 
-    def _record_all(self, items: Sequence[Decoded]) -> list[services.IngestResult]:
+    def _record_all(self, items: Sequence[Decoded]) -> list[service.IngestResult]:
         now = self.rt.clock()
         rt = self.rt
 
-        def work(session: Any) -> list[services.IngestResult]:
+        def work(session: Any) -> list[service.IngestResult]:
             return [
-                services.record_delivery(
+                service.record_delivery(
                     session,
                     delivery=item.delivery,  # type: ignore[arg-type]
                     alerts=item.alerts,
@@ -257,7 +243,7 @@ class SqsIntake:
                 for item in items
             ]
 
-        return services.in_transaction(rt.sessions, work) if items else []
+        return service.in_transaction(rt.sessions, work) if items else []
 
     def _record_each(self, items: Sequence[Decoded], result: BatchResult) -> list[Decoded]:
         recorded = []
@@ -276,7 +262,7 @@ class SqsIntake:
                 recorded.append(item)
         return recorded
 
-    def _count(self, outcomes: Sequence[services.IngestResult], result: BatchResult) -> None:
+    def _count(self, outcomes: Sequence[service.IngestResult], result: BatchResult) -> None:
         for outcome in outcomes:
             name = "duplicate" if outcome.duplicate else "recorded"
             result.duplicates += outcome.duplicate

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from opsbot.config import ConfigError
+from opsbot.config.yamldoc import Document, KeyPath, document_for
 from opsbot.core.durations import parse_duration
 from opsbot.core.policy import Policy
 from opsbot.jira.client import DEFAULT_PRIORITY_NAMES
@@ -57,6 +57,8 @@ FIELD_ID = re.compile(r"[a-z]+|customfield_\d+")
 RESOLVE_TRANSITIONS = ("Resolve Issue", "Resolve", "Done", "Close Issue")
 REOPEN_TRANSITIONS = ("Reopen Issue", "Reopen", "Reopened", "Back to To Do", "To Do")
 WONT_FIX = ("Won't Fix", "Won't Do", "Declined")
+SEARCH_LAG = timedelta(seconds=30)
+RECONCILE_WINDOW = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -82,8 +84,8 @@ class JiraConfig:
     custom_fields: Mapping[str, Any] = field(default_factory=dict)
     priority_fields: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     link_type: str = "Relates"
-    search_lag: timedelta = timedelta(seconds=30)
-    reconcile_window: timedelta = timedelta(minutes=30)
+    search_lag: timedelta = SEARCH_LAG
+    reconcile_window: timedelta = RECONCILE_WINDOW
     incident_url: str | None = None
     routes: Mapping[int, JiraRoute] = field(default_factory=dict)
 
@@ -100,157 +102,146 @@ class JiraConfig:
         }
 
 
-class _Errors:
-    def __init__(self) -> None:
-        self.found: list[str] = []
-
-    def add(self, path: str, message: str) -> None:
-        self.found.append(f"{path}: {message}")
-
-
-def _names(errors: _Errors, value: Any, path: str) -> tuple[str, ...] | None:
+def _names(doc: Document, value: Any, path: KeyPath) -> tuple[str, ...] | None:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
-        errors.add(path, "expected a name or a non-empty list of names")
+        doc.error(path, "expected a name or a non-empty list of names")
         return None
     return tuple(value)
 
 
-def _fields(errors: _Errors, value: Any, path: str) -> dict[str, Any]:
+def _fields(doc: Document, value: Any, path: KeyPath) -> dict[str, Any]:
     if not isinstance(value, dict):
-        errors.add(path, "expected a mapping of Jira field ids to values")
+        doc.error(path, "expected a mapping of Jira field ids to values")
         return {}
     for key in value:
         if not isinstance(key, str) or not FIELD_ID.fullmatch(key):
-            errors.add(f"{path}.{key}", "not a Jira field id (e.g. customfield_10010 or labels)")
+            doc.error((*path, key), "not a Jira field id (e.g. customfield_10010 or labels)")
     return dict(value)
 
 
-def _unknown(errors: _Errors, data: Mapping[str, Any], known: tuple[str, ...], path: str) -> None:
+def _unknown(doc: Document, data: Mapping[str, Any], known: tuple[str, ...], path: KeyPath) -> None:
     for key in data:
         if key not in known:
-            errors.add(f"{path}.{key}", f"unknown key; expected one of {', '.join(known)}")
+            doc.error((*path, key), f"unknown key; expected one of {', '.join(known)}")
 
 
-def _priorities(errors: _Errors, value: Any) -> dict[str, str]:
+def _text(doc: Document, data: Mapping[str, Any], key: str, path: KeyPath) -> str | None:
+    if isinstance(data[key], str) and data[key].strip():
+        return str(data[key])
+    doc.error((*path, key), "expected text")
+    return None
+
+
+def _priorities(doc: Document, value: Any) -> dict[str, str]:
     names = dict(DEFAULT_PRIORITY_NAMES)
+    path: KeyPath = ("jira", "priorities")
     if not isinstance(value, dict):
-        errors.add("jira.priorities", "expected a mapping of P1..P5 to priority names")
+        doc.error(path, "expected a mapping of P1..P5 to priority names")
         return names
     for key, name in value.items():
         if key not in PRIORITY_KEYS:
-            errors.add(
-                f"jira.priorities.{key}",
-                f"unknown priority; expected one of {', '.join(PRIORITY_KEYS)}",
-            )
+            doc.error((*path, key), f"unknown priority; expected one of {', '.join(PRIORITY_KEYS)}")
         elif not isinstance(name, str) or not name.strip():
-            errors.add(f"jira.priorities.{key}", "expected the name of a Jira priority")
+            doc.error((*path, key), "expected the name of a Jira priority")
         else:
             names[key] = name
     return names
 
 
-def _priority_fields(errors: _Errors, value: Any) -> dict[str, dict[str, Any]]:
+def _priority_fields(doc: Document, value: Any) -> dict[str, dict[str, Any]]:
+    path: KeyPath = ("jira", "priority_fields")
     out: dict[str, dict[str, Any]] = {}
-    for field_id, per in _fields(errors, value, "jira.priority_fields").items():
+    for field_id, per in _fields(doc, value, path).items():
         if not isinstance(per, dict):
-            errors.add(f"jira.priority_fields.{field_id}", "expected a mapping of P1..P5 to values")
+            doc.error((*path, field_id), "expected a mapping of P1..P5 to values")
             continue
         for key in per:
             if key not in PRIORITY_KEYS:
-                errors.add(f"jira.priority_fields.{field_id}.{key}", "unknown priority")
+                doc.error((*path, field_id, key), "unknown priority")
         out[field_id] = dict(per)
     return out
 
 
-def _duration(errors: _Errors, value: Any, path: str, default: timedelta) -> timedelta:
+def _duration(doc: Document, value: Any, path: KeyPath, default: timedelta) -> timedelta:
     try:
         return parse_duration(str(value))
     except ValueError as exc:
-        errors.add(path, str(exc))
+        doc.error(path, str(exc))
         return default
 
 
-def _section(errors: _Errors, data: Any) -> dict[str, Any]:
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        errors.add("jira", "expected a mapping")
-        return {}
-    _unknown(errors, data, KEYS, "jira")
-    out: dict[str, Any] = {}
-    if "priorities" in data:
-        out["priorities"] = _priorities(errors, data["priorities"])
+def _transitions(doc: Document, data: Mapping[str, Any]) -> dict[str, Any]:
+    path: KeyPath = ("jira", "transitions")
     transitions = data.get("transitions", {})
     if not isinstance(transitions, dict):
-        errors.add("jira.transitions", "expected a mapping with resolve and reopen")
-        transitions = {}
-    _unknown(errors, transitions, TRANSITION_KEYS, "jira.transitions")
+        doc.error(path, "expected a mapping with resolve and reopen")
+        return {}
+    _unknown(doc, transitions, TRANSITION_KEYS, path)
+    out: dict[str, Any] = {}
     for kind in TRANSITION_KEYS:
-        if kind in transitions:
-            names = _names(errors, transitions[kind], f"jira.transitions.{kind}")
-            if names:
-                out[f"{kind}_transitions"] = names
-    if "wont_fix" in data:
-        names = _names(errors, data["wont_fix"], "jira.wont_fix")
-        if names:
-            out["wont_fix"] = names
-    for key in ("resolve_fields", "custom_fields"):
-        if key in data:
-            out[key] = _fields(errors, data[key], f"jira.{key}")
-    if "priority_fields" in data:
-        out["priority_fields"] = _priority_fields(errors, data["priority_fields"])
-    for key in ("link_type", "incident_url"):
-        if key in data:
-            if isinstance(data[key], str) and data[key].strip():
-                out[key] = data[key]
-            else:
-                errors.add(f"jira.{key}", "expected text")
-    if "search_lag" in data:
-        out["search_lag"] = _duration(
-            errors, data["search_lag"], "jira.search_lag", timedelta(seconds=30)
-        )
-    if "reconcile_window" in data:
-        out["reconcile_window"] = _duration(
-            errors, data["reconcile_window"], "jira.reconcile_window", timedelta(minutes=30)
-        )
+        if kind in transitions and (names := _names(doc, transitions[kind], (*path, kind))):
+            out[f"{kind}_transitions"] = names
     return out
 
 
-def _route(errors: _Errors, extra: Mapping[str, Any], path: str) -> JiraRoute | None:
+def _section(doc: Document, data: Any) -> dict[str, Any]:
+    path: KeyPath = ("jira",)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        doc.error(path, "expected a mapping")
+        return {}
+    _unknown(doc, data, KEYS, path)
+    out: dict[str, Any] = {}
+    if "priorities" in data:
+        out["priorities"] = _priorities(doc, data["priorities"])
+    out |= _transitions(doc, data)
+    if "wont_fix" in data and (names := _names(doc, data["wont_fix"], (*path, "wont_fix"))):
+        out["wont_fix"] = names
+    for key in ("resolve_fields", "custom_fields"):
+        if key in data:
+            out[key] = _fields(doc, data[key], (*path, key))
+    if "priority_fields" in data:
+        out["priority_fields"] = _priority_fields(doc, data["priority_fields"])
+    for key in ("link_type", "incident_url"):
+        if key in data and (value := _text(doc, data, key, path)) is not None:
+            out[key] = value
+    for key, default in (("search_lag", SEARCH_LAG), ("reconcile_window", RECONCILE_WINDOW)):
+        if key in data:
+            out[key] = _duration(doc, data[key], (*path, key), default)
+    return out
+
+
+def _route(doc: Document, extra: Mapping[str, Any], path: KeyPath) -> JiraRoute | None:
     if not any(key in extra for key in RULE_KEYS):
         return None
     values: dict[str, Any] = {}
     for key, name in (("jira_issue_type", "issue_type"), ("jira_assignee", "assignee")):
-        if key in extra:
-            if isinstance(extra[key], str) and extra[key].strip():
-                values[name] = extra[key]
-            else:
-                errors.add(f"{path}.{key}", "expected text")
+        if key in extra and (value := _text(doc, extra, key, path)) is not None:
+            values[name] = value
     if "jira_request_type" in extra:
         kind = extra["jira_request_type"]
         if isinstance(kind, int | str) and str(kind).strip():
             values["request_type"] = str(kind)
         else:
-            errors.add(f"{path}.jira_request_type", "expected a request type id")
+            doc.error((*path, "jira_request_type"), "expected a request type id")
     if "components" in extra:
-        names = _names(errors, extra["components"], f"{path}.components")
-        values["components"] = names or ()
+        values["components"] = _names(doc, extra["components"], (*path, "components")) or ()
     if "jira_fields" in extra:
-        values["fields"] = _fields(errors, extra["jira_fields"], f"{path}.jira_fields")
+        values["fields"] = _fields(doc, extra["jira_fields"], (*path, "jira_fields"))
     return JiraRoute(**values)
 
 
 def jira_config(policy: Policy) -> JiraConfig:
     """Return the Jira configuration of a policy; raise ConfigError listing every problem."""
-    errors = _Errors()
-    values = _section(errors, policy.extra.get("jira"))
+    doc = document_for(policy.extra)
+    values = _section(doc, policy.extra.get("jira"))
     routes = {}
     for index, rule in enumerate(policy.rules):
-        route = _route(errors, rule.extra, f"rules[{index}]")
+        route = _route(doc, rule.extra, ("rules", index))
         if route is not None:
             routes[index] = route
-    if errors.found:
-        raise ConfigError([f"jira configuration: {message}" for message in errors.found])
+    doc.check()
     return JiraConfig(**values, routes=routes)

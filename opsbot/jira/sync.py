@@ -22,10 +22,10 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
+from opsbot.audit import audit
 from opsbot.core.effects import Effect
 from opsbot.db.models import Incident, JiraCreateAttempt
 from opsbot.db.session import transaction
-from opsbot.incidents import service as services
 from opsbot.jira.budget import take_budget
 from opsbot.jira.client import (
     JiraError,
@@ -40,6 +40,7 @@ from opsbot.jira.client import (
 )
 from opsbot.jira.config import JiraConfig, jira_config
 from opsbot.outbox.ports import OutboxItem, PermanentFailure, RetryLater, Sent
+from opsbot.outbox.queue import queue_effects
 from opsbot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -294,7 +295,7 @@ class JiraSync:
         )
         self.rt.metrics.inc("opsbot_jira_errors_total", kind="no_transition")
         with transaction(self.rt.sessions) as session:
-            services.audit(
+            audit(
                 session,
                 actor="opsbot",
                 action="jira.no_transition",
@@ -320,10 +321,10 @@ def supersede(rt: Runtime, incident_id: int, state: TicketState, *, now: datetim
             Effect("jira", "create", payload={"link": old.jira_key}),
             Effect("slack", "post"),
         ]
-        services.queue_effects(session, new.id, effects, now)
-        services.queue_effects(session, old.id, [Effect("slack", "update", coalesce=True)], now)
+        queue_effects(session, new.id, effects, now)
+        queue_effects(session, old.id, [Effect("slack", "update", coalesce=True)], now)
         detail = {"ticket": old.jira_key, "resolution": state.resolution, "successor": new.id}
-        services.audit(
+        audit(
             session,
             actor="opsbot",
             action="incident.superseded",
@@ -396,3 +397,8 @@ def _named(name: str | None, names: tuple[str, ...]) -> bool:
 
 def _stamp(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "-"
+
+
+def sender(rt: Runtime) -> JiraSync:
+    """Return the outbox sender for Jira."""
+    return JiraSync(rt)

@@ -1,4 +1,4 @@
-"""Jira → opsbot: ``POST /jira/webhook`` and the reconciliation job that catches missed webhooks.
+"""Jira → opsbot: ``POST /jira/webhook`` (``opsbot.jira.reconcile`` catches missed webhooks).
 
 The webhook body is Jira's ``jira:issue_updated`` event (Cloud and Data
 Center share the shape: ``webhookEvent``, ``user``, ``issue`` with
@@ -18,20 +18,17 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, Flask, jsonify, request
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from opsbot.db.models import Incident, OutboxRow
 from opsbot.db.session import transaction
 from opsbot.incidents import actions
-from opsbot.jira.client import JiraError, JiraUnreachable, TicketState, ticket_state
-from opsbot.runtime import Runtime, runtime
-from opsbot.web.errors import error_response
+from opsbot.jira.client import ticket_state
+from opsbot.jira.reconcile import incident_for_ticket, status_text
+from opsbot.runtime import Runtime
+from opsbot.web import error_response, runtime
 
 log = logging.getLogger(__name__)
 
@@ -95,13 +92,13 @@ def apply_event(rt: Runtime, event: Mapping[str, Any]) -> str:
         return "ignored"
     now = rt.clock()
     with transaction(rt.sessions) as session:
-        incident_id = _incident_for(session, key)
+        incident_id = incident_for_ticket(session, key)
         if incident_id is None:
             return "ignored"
         done = []
         state = ticket_state(issue)
         if state.done and ({"status", "resolution"} & changed.keys()):
-            note = f"Ticket {key} was set to {_status(state)} in Jira."
+            note = f"Ticket {key} was set to {status_text(state)} in Jira."
             outcome = actions.resolve(
                 session, incident_id, actor=actor, now=now, note=note, from_jira=True
             )
@@ -114,27 +111,6 @@ def apply_event(rt: Runtime, event: Mapping[str, Any]) -> str:
                 )
                 done.append("assigned" if outcome.changed else "")
     return ", ".join(d for d in done if d) or "unchanged"
-
-
-def _incident_for(session: Session, key: str) -> int | None:
-    if not key:
-        return None
-    found = session.execute(select(Incident.id).where(Incident.jira_key == key)).scalar()
-    return int(found) if found is not None else None
-
-
-def _in_flight(session: Session, incident_id: int) -> bool:
-    """Return whether Jira calls for the incident are still queued (the ticket may lag)."""
-    pending = select(OutboxRow.id).where(
-        OutboxRow.incident_id == incident_id,
-        OutboxRow.target == "jira",
-        OutboxRow.state.in_(("pending", "sending")),
-    )
-    return session.execute(pending.limit(1)).first() is not None
-
-
-def _status(state: TicketState) -> str:
-    return f"{state.status} ({state.resolution or 'no resolution'})"
 
 
 def _actor(user: Mapping[str, Any]) -> str:
@@ -150,34 +126,3 @@ def _by_opsbot(rt: Runtime, user: Mapping[str, Any]) -> bool:
 def _assignee(issue: Mapping[str, Any]) -> str | None:
     assignee = (issue.get("fields") or {}).get("assignee") or {}
     return assignee.get("displayName") or assignee.get("name")
-
-
-def reconcile_tickets(rt: Runtime) -> Callable[[Session, datetime], int]:
-    """Return the job that resolves incidents whose tickets were recently moved to done."""
-    from opsbot.jira.config import jira_config
-    from opsbot.jira.sync import jira_parts
-
-    window = jira_config(rt.policy).reconcile_window
-    minutes = max(1, int(window.total_seconds() // 60))
-
-    def job(session: Session, now: datetime) -> int:
-        tickets, _ = jira_parts(rt)
-        jql = f'labels = "opsbot" AND statusCategory = Done AND updated >= "-{minutes}m"'
-        try:
-            found = tickets.search(jql, limit=100)
-        except (JiraError, JiraUnreachable) as exc:
-            log.warning("Jira reconciliation skipped: %s", exc)
-            return 0
-        resolved = 0
-        for state in found:
-            incident_id = _incident_for(session, state.key)
-            if incident_id is None or _in_flight(session, incident_id):
-                continue
-            note = f"Ticket {state.key} is {_status(state)} in Jira."
-            outcome = actions.resolve(
-                session, incident_id, actor="jira:reconcile", now=now, note=note, from_jira=True
-            )
-            resolved += outcome.changed
-        return resolved
-
-    return job

@@ -1,4 +1,6 @@
-"""The outbox worker: delivers queued calls to Jira, Slack and SSM with retries and backoff.
+"""The outbox worker: delivers queued calls to Jira and Slack with retries and backoff.
+
+SSM runs are not outbox rows: ``opsbot.runbooks.runner`` starts and polls them.
 
 Rows are claimed in a short transaction (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL, so many workers share the table) by moving them to ``sending``

@@ -9,6 +9,7 @@ and its latest alert (``{{ alert.labels['dim.InstanceId'] }}``).
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Mapping
@@ -17,13 +18,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from opsbot.config import ConfigError, KeyPath, _Document, _keys, _syntax_error
+from opsbot.config import ConfigError
+from opsbot.config.yamldoc import Document, KeyPath, keys, read_text
 from opsbot.core import runbook_policy as rp
 from opsbot.core.durations import parse_duration
+from opsbot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +89,19 @@ def load_catalogue(directory: Path | None) -> Catalogue:
     return Catalogue(books, source)
 
 
+@functools.lru_cache(maxsize=8)
+def _cached(directory: Path) -> Catalogue:
+    return load_catalogue(directory)
+
+
+def catalogue_of(rt: Runtime) -> Catalogue:
+    """Return the runbook catalogue of this process (read once; a restart reloads it)."""
+    return _cached(rt.settings.runbooks_dir.resolve())
+
+
 def parse_runbook(text: str, source: str) -> rp.Runbook:
     """Return the runbook a YAML text describes; raise ConfigError naming file, key and problem."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        raise ConfigError([_syntax_error(source, exc)]) from None
-    doc = _Document(source)
-    data = doc.load(node) if node is not None else None
+    doc, data = read_text(text, source)
     if not isinstance(data, dict):
         raise ConfigError([f"{source}:1: expected a mapping of runbook keys"])
     book = _Reader(doc, source).runbook(data)
@@ -104,7 +111,7 @@ def parse_runbook(text: str, source: str) -> rp.Runbook:
 
 
 class _Reader:
-    def __init__(self, doc: _Document, source: str) -> None:
+    def __init__(self, doc: Document, source: str) -> None:
         self.doc = doc
         self.source = source
 
@@ -119,7 +126,7 @@ class _Reader:
         return value
 
     def runbook(self, data: dict[str, Any]) -> rp.Runbook | None:
-        _keys(self.doc, data, (), TOP_KEYS, ("name", "title", "kind", "document", "targets"))
+        keys(self.doc, data, (), TOP_KEYS, ("name", "title", "kind", "document", "targets"))
         name = self.text(data, "name")
         if name and not rp.NAME.fullmatch(name):
             self.err(("name",), "use lower-case letters, digits and dashes (2-63 characters)")
@@ -172,7 +179,7 @@ class _Reader:
         if not isinstance(spec, dict):
             self.err(path, "expected a mapping with at least 'type'")
             return None
-        _keys(self.doc, spec, path, PARAM_KEYS, ("type",))
+        keys(self.doc, spec, path, PARAM_KEYS, ("type",))
         kind = spec.get("type")
         if kind not in rp.PARAM_TYPES:
             self.err((*path, "type"), f"{kind!r} is not one of {', '.join(rp.PARAM_TYPES)}")
@@ -241,7 +248,7 @@ class _Reader:
         if not isinstance(value, dict):
             self.err(path, "expected a mapping with instance_ids, tags or parameter")
             return {}
-        _keys(self.doc, value, path, TARGET_KEYS, ())
+        keys(self.doc, value, path, TARGET_KEYS, ())
         out: dict[str, Any] = {}
         ids = value.get("instance_ids", [])
         if not isinstance(ids, list) or not all(
@@ -325,7 +332,7 @@ class _Reader:
         if not isinstance(value, dict):
             self.err(("auto",), "expected a mapping with per_day and prod")
             return {}
-        _keys(self.doc, value, ("auto",), AUTO_KEYS, ())
+        keys(self.doc, value, ("auto",), AUTO_KEYS, ())
         per_day = value.get("per_day", 3)
         if not isinstance(per_day, int) or isinstance(per_day, bool) or not 1 <= per_day <= 24:
             self.err(("auto", "per_day"), "expected a whole number from 1 to 24")

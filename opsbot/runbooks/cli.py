@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import getpass
+from datetime import UTC, datetime
 
 import click
 
+from opsbot.clicontext import CliContext, CliError
 from opsbot.config import ConfigError, Settings, load_policy
 from opsbot.core.policy import Policy
+from opsbot.db.session import transaction
+from opsbot.runbooks import service
 from opsbot.runbooks.catalogue import Catalogue, load_catalogue
+from opsbot.runbooks.patch_windows import Window, parse_windows, request_window_run
 
 
 def check_runbooks(settings: Settings, policy: Policy) -> str:
     """Validate the runbooks, the rules naming them and the patch windows; raise ConfigError."""
-    from opsbot.runbooks.patch_windows import parse_windows
-
     errors: list[str] = []
     found: Catalogue | None = None
     try:
@@ -37,13 +40,8 @@ def check_runbooks(settings: Settings, policy: Policy) -> str:
     return f"{len(found.runbooks)} runbooks ({found.source}), {len(windows)} patch windows"
 
 
-def _catalogue() -> Catalogue:
-    from opsbot.cli import fail, load_settings
-
-    try:
-        return load_catalogue(load_settings().runbooks_dir)
-    except ConfigError as exc:
-        fail(str(exc))
+def _catalogue(obj: CliContext) -> Catalogue:
+    return load_catalogue(obj.settings.runbooks_dir)
 
 
 @click.group()
@@ -52,22 +50,22 @@ def runbooks() -> None:
 
 
 @runbooks.command("list")
-def list_runbooks() -> None:
+@click.pass_obj
+def list_runbooks(obj: CliContext) -> None:
     """List the runbooks."""
-    for book in _catalogue().runbooks.values():
+    for book in _catalogue(obj).runbooks.values():
         flag = " (dangerous)" if book.dangerous else ""
         click.echo(f"{book.name:24} {book.kind:10} {book.title}{flag}")
 
 
 @runbooks.command("show")
 @click.argument("name")
-def show_runbook(name: str) -> None:
+@click.pass_obj
+def show_runbook(obj: CliContext, name: str) -> None:
     """Show one runbook: document, parameters, targets, environments and approvals."""
-    from opsbot.cli import fail
-
-    book = _catalogue().get(name)
+    book = _catalogue(obj).get(name)
     if book is None:
-        fail(f"there is no runbook {name!r} (see: opsbot runbooks list)")
+        raise CliError(f"there is no runbook {name!r} (see: opsbot runbooks list)")
     click.echo(f"{book.name}: {book.title}\n  {book.description}".rstrip())
     click.echo(f"  {book.kind} {book.document}; timeout {book.timeout_seconds}s; "
                f"dangerous: {str(book.dangerous).lower()}; source {book.source}")  # fmt: skip
@@ -82,9 +80,10 @@ def show_runbook(name: str) -> None:
 
 
 @runbooks.command("validate")
-def validate_runbooks() -> None:
+@click.pass_obj
+def validate_runbooks(obj: CliContext) -> None:
     """Validate every runbook file; exit non-zero naming file, key and problem."""
-    found = _catalogue()
+    found = _catalogue(obj)
     click.echo(f"ok: {len(found.runbooks)} runbooks ({found.source})")
 
 
@@ -93,26 +92,17 @@ def patch() -> None:
     """Patch windows (AWS-RunPatchBaseline)."""
 
 
-def _windows(settings: Settings) -> list:  # type: ignore[type-arg]
-    from opsbot.cli import fail
-    from opsbot.runbooks.patch_windows import parse_windows
-
-    try:
-        policy = load_policy(settings.config)
-        text = settings.config.read_text(encoding="utf-8") if settings.config.exists() else None
-        return parse_windows(policy, text, str(settings.config))
-    except ConfigError as exc:
-        fail(str(exc))
+def _windows(settings: Settings) -> list[Window]:
+    policy = load_policy(settings.config)
+    text = settings.config.read_text(encoding="utf-8") if settings.config.exists() else None
+    return parse_windows(policy, text, str(settings.config))
 
 
 @patch.command("list")
-def list_windows() -> None:
+@click.pass_obj
+def list_windows(obj: CliContext) -> None:
     """List the patch windows and when each opens next."""
-    from datetime import UTC, datetime
-
-    from opsbot.cli import load_settings
-
-    for w in _windows(load_settings()):
+    for w in _windows(obj.settings):
         nxt = w.trigger().get_next_fire_time(None, datetime.now(UTC))
         targets = ",".join(f"{k}={'|'.join(v)}" for k, v in w.targets.items())
         click.echo(f"{w.name:20} {w.operation:8} {targets:24} next {nxt:%Y-%m-%d %H:%M %Z}")
@@ -122,19 +112,13 @@ def list_windows() -> None:
 @click.argument("name")
 @click.option("--scan", "operation", flag_value="Scan", help="Scan only (default: as configured).")
 @click.option("--install", "operation", flag_value="Install", help="Install patches.")
-def run_window(name: str, operation: str | None) -> None:
+@click.pass_obj
+def run_window(obj: CliContext, name: str, operation: str | None) -> None:
     """Request a patch window's run now; approval applies, the worker runs it."""
-    from opsbot.app import build_runtime
-    from opsbot.cli import fail, load_settings
-    from opsbot.db.session import transaction
-    from opsbot.runbooks import service
-    from opsbot.runbooks.patch_windows import request_window_run
-
-    settings = load_settings()
-    window = next((w for w in _windows(settings) if w.name == name), None)
+    window = next((w for w in _windows(obj.settings) if w.name == name), None)
     if window is None:
-        fail(f"there is no patch window {name!r} (see: opsbot patch list)")
-    rt = build_runtime(settings)
+        raise CliError(f"there is no patch window {name!r} (see: opsbot patch list)")
+    rt = obj.runtime()
     try:
         with transaction(rt.sessions) as session:
             now = rt.clock()
@@ -144,7 +128,5 @@ def run_window(name: str, operation: str | None) -> None:
             )  # fmt: skip
             run_id, state = run.id, run.state
     except service.RunError as exc:
-        fail(str(exc))
-    finally:
-        rt.engine.dispose()
+        raise CliError(str(exc)) from None
     click.echo(f"run {run_id} of patch window {name} is {state.replace('_', ' ')}")

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from opsbot.db.models import RunbookRun
 from opsbot.incidents.actions import ActionError
 from opsbot.runbooks import service
+from opsbot.runbooks.catalogue import catalogue_of
 from opsbot.runtime import Runtime
 
 LIST_LIMIT = 15
@@ -31,11 +32,9 @@ class RunbookDesk:
 
     def catalogue(self) -> list[str]:
         """Return one line per runbook."""
-        from opsbot.runbooks.jobs import catalogue
-
         return [
             f"`{b.name}` {b.title}{' (dangerous)' if b.dangerous else ''}"
-            for b in catalogue(self.rt).runbooks.values()
+            for b in catalogue_of(self.rt).runbooks.values()
         ]
 
     def request(
@@ -43,15 +42,13 @@ class RunbookDesk:
         *, dry_run: bool = False,
     ) -> str:  # fmt: skip
         """Request a run (or only preview it); return what happened in one line."""
-        from opsbot.runbooks.jobs import catalogue
-
         req = service.RunRequest(runbook, actor, dict(params), incident_id)
         try:
             if dry_run:
-                seen = service.preview(self.session, catalogue(self.rt), self.rt.policy, req)
+                seen = service.preview(self.session, catalogue_of(self.rt), self.rt.policy, req)
                 return f"Dry run, nothing sent: {seen.describe()}"
             run = service.request_run(
-                self.session, catalogue(self.rt), self.rt.policy, req, now=self.now
+                self.session, catalogue_of(self.rt), self.rt.policy, req, now=self.now
             )
         except service.RunError as exc:
             raise ActionError(str(exc)) from None

@@ -2,38 +2,27 @@
 
 from __future__ import annotations
 
-import functools
 import logging
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy import String, cast, select
 from sqlalchemy.orm import Session
 
+from opsbot.audit import audit
 from opsbot.db.models import AuditEntry, Incident, RunbookRun
 from opsbot.jobs import run_singleton
-from opsbot.runbooks import service
-from opsbot.runbooks.catalogue import Catalogue, load_catalogue
+from opsbot.runbooks import patch_windows, service
+from opsbot.runbooks.catalogue import catalogue_of
+from opsbot.runbooks.patch_windows import tick
+from opsbot.runbooks.runner import RunbookRunner, Ssm
+from opsbot.runbooks.ssm import SsmRunbooks
 from opsbot.runtime import Runtime
-
-if TYPE_CHECKING:
-    from opsbot.runbooks.runner import RunbookRunner, Ssm
 
 log = logging.getLogger(__name__)
 
 AUTO_ACTOR = "opsbot:auto-remediation"
 POLL_SECONDS = 15
-
-
-@functools.lru_cache(maxsize=8)
-def _cached(directory: Path) -> Catalogue:
-    return load_catalogue(directory)
-
-
-def catalogue(rt: Runtime) -> Catalogue:
-    """Return the runbook catalogue of this process (read once; a restart reloads it)."""
-    return _cached(rt.settings.runbooks_dir.resolve())
 
 
 def aws_usable() -> bool:
@@ -45,10 +34,6 @@ def aws_usable() -> bool:
 
 def build_runner(rt: Runtime, ssm: Ssm | None = None) -> RunbookRunner:
     """Return the runner of runbook runs, with the patch-window report hooked in."""
-    from opsbot.runbooks import patch_windows
-    from opsbot.runbooks.runner import RunbookRunner
-    from opsbot.runbooks.ssm import SsmRunbooks
-
     adapter = ssm or SsmRunbooks(rt.policy.accounts)
     runner = RunbookRunner(rt, adapter)
     runner.on_finish.append(patch_windows.report_hook(rt, adapter))
@@ -84,12 +69,12 @@ def _auto_one(rt: Runtime, session: Session, incident: Incident, name: str, now:
     req = service.RunRequest(runbook=name, requester=AUTO_ACTOR, incident_id=incident.id, auto=True)
     try:
         with session.begin_nested():
-            service.request_run(session, catalogue(rt), rt.policy, req, now=now)
+            service.request_run(session, catalogue_of(rt), rt.policy, req, now=now)
     except service.RunError as exc:
         log.info("no automatic %s for incident %d: %s", name, incident.id, exc)
         subject = ("incident", str(incident.id))
         detail = {"runbook": name, "reason": str(exc)}
-        service.services.audit(
+        audit(
             session, actor=AUTO_ACTOR, action="runbook.auto_refused", subject=subject,
             now=now, detail=detail,
         )  # fmt: skip
@@ -115,9 +100,6 @@ def add_jobs(scheduler: BaseScheduler, rt: Runtime) -> None:
         return runners[0].run_once()
 
     def windows() -> int | bool | None:
-        from opsbot.runbooks.patch_windows import tick
-        from opsbot.runbooks.ssm import SsmRunbooks
-
         if not usable():
             return False
         return run_singleton(rt, "patch_windows", tick(rt, SsmRunbooks(rt.policy.accounts)))

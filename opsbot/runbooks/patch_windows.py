@@ -18,18 +18,18 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from opsbot.config import ConfigError, _Document, _keys
+from opsbot.config.yamldoc import Document, KeyPath, document_for, keys, read_text
 from opsbot.core import runbook_policy as rp
 from opsbot.core.durations import parse_duration
 from opsbot.core.policy import Policy
 from opsbot.db.models import RunbookRun
 from opsbot.incidents import actions
 from opsbot.runbooks import service
+from opsbot.runbooks.catalogue import catalogue_of
 from opsbot.runbooks.ssm import SsmError, Where
 from opsbot.runtime import Runtime
 
@@ -77,34 +77,38 @@ class Window:
 
 
 def parse_windows(policy: Policy, text: str | None = None, source: str = "config") -> list[Window]:
-    """Return the patch windows of the policy; raise ConfigError naming file, key and problem."""
-    doc = _Document(source, with_lines=text is not None)
+    """Return the patch windows of the policy; raise ConfigError naming file, line, key, problem.
+
+    Lines come from the policy's own YAML file; ``text`` (and its ``source``)
+    is only needed for a policy that was not read from one.
+    """
+    doc = _document(policy, text, source)
     data = policy.extra.get("patch_windows", [])
-    if text is not None:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        root = doc.load(node) if node is not None else {}
-        data = (root or {}).get("patch_windows", []) if isinstance(root, dict) else []
-        doc.found.clear()  # the policy loader reports the rest of the file
     if not isinstance(data, list):
         doc.error(("patch_windows",), "expected a list of windows")
-        raise ConfigError(doc.errors)
+        doc.check()
     windows = [w for i, item in enumerate(data) if (w := _window(doc, policy, item, i))]
     names = [w.name for w in windows]
     for i, name in enumerate(names):
         if name in names[:i]:
             doc.error(("patch_windows", i, "name"), f"{name!r} is used by another window")
-    if doc.found:
-        raise ConfigError(doc.errors)
+    doc.check()
     return windows
 
 
-def _window(doc: _Document, policy: Policy, item: Any, i: int) -> Window | None:
-    path: tuple[str | int, ...] = ("patch_windows", i)
+def _document(policy: Policy, text: str | None, source: str) -> Document:
+    if text is None:
+        return document_for(policy.extra, source)
+    return read_text(text, source)[0].fresh()  # the policy loader reports the rest of the file
+
+
+def _window(doc: Document, policy: Policy, item: Any, i: int) -> Window | None:
+    path: KeyPath = ("patch_windows", i)
     if not isinstance(item, dict):
         doc.error(path, "expected a mapping")
         return None
     before = len(doc.found)
-    _keys(doc, item, path, KEYS, REQUIRED)
+    keys(doc, item, path, KEYS, REQUIRED)
     fields: dict[str, Any] = {k: item[k] for k in ("name", "cron", "operation") if k in item}
     fields["timezone"] = zone = str(item.get("timezone", "UTC"))
     try:
@@ -134,7 +138,7 @@ def _window(doc: _Document, policy: Policy, item: Any, i: int) -> Window | None:
     return Window(**fields) if len(doc.found) == before else None
 
 
-def _optional(doc: _Document, item: dict, path: tuple, fields: dict, policy: Policy) -> None:
+def _optional(doc: Document, item: dict, path: KeyPath, fields: dict, policy: Policy) -> None:
     for key, shape in (("max_concurrency", rp.RATE), ("max_errors", rp.ERROR_RATE)):
         if key in item:
             if not shape.fullmatch(str(item[key])):
@@ -180,9 +184,7 @@ def request_window_run(
         window={"starts_at": start.isoformat(), "ends_at": ends.isoformat(),
                 "channel": window.channel, "operation": operation},
     )  # fmt: skip
-    from opsbot.runbooks.jobs import catalogue
-
-    run = service.request_run(session, catalogue(rt), rt.policy, req, now=now)
+    run = service.request_run(session, catalogue_of(rt), rt.policy, req, now=now)
     run.targets = {"instance_ids": [], "tags": {k: list(v) for k, v in window.targets.items()}}
     run.max_concurrency, run.max_errors = window.max_concurrency, window.max_errors
     when = start.astimezone(ZoneInfo(window.timezone)).strftime("%Y-%m-%d %H:%M %Z")

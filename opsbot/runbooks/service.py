@@ -2,7 +2,8 @@
 
 Each function runs in the caller's transaction and trusts the ``actor`` given
 (Slack roles, the CLI or the API authorise). A run needing no approval is
-``approved`` at once; the polling job (``opsbot.runbook_poll``) starts and
+``approved`` at once; the polling job (``RunbookRunner`` in
+``opsbot.runbooks.runner``, scheduled by ``opsbot.runbooks.jobs``) starts and
 follows it. A dry run renders and checks everything and stores nothing.
 """
 
@@ -17,12 +18,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from opsbot.audit import ACTOR, audit
 from opsbot.core import runbook_policy as rp
 from opsbot.core.effects import Effect
 from opsbot.core.policy import Policy
 from opsbot.db import store
 from opsbot.db.models import AlertRow, Incident, RunbookRun
-from opsbot.incidents import service as services
+from opsbot.outbox.queue import queue_effects
 from opsbot.runbooks.catalogue import Catalogue, RenderError, render_request
 
 log = logging.getLogger(__name__)
@@ -274,7 +276,7 @@ def expire_due(session: Session, now: datetime) -> int:
     for run in rows:
         _move(run, "expire", now)
         run.finished_at, run.reason = now, "no approval in time"
-        _audit(session, run, "run.expired", services.ACTOR, now)
+        _audit(session, run, "run.expired", ACTOR, now)
         _note(session, run, f"Run {run.id} ({run.runbook}) expired unapproved.", now)
         expired += 1
     return expired
@@ -285,7 +287,7 @@ def start(session: Session, run: RunbookRun, now: datetime) -> None:
     _move(run, "start", now)
     run.started_at = now
     ssm_id = run.command_id or run.execution_id
-    _audit(session, run, "run.started", services.ACTOR, now, ssm_id=ssm_id)
+    _audit(session, run, "run.started", ACTOR, now, ssm_id=ssm_id)
     _note(session, run, f"Run {run.id} ({run.runbook}) running in SSM as {ssm_id}.", now)
 
 
@@ -303,7 +305,7 @@ def finish(
     run.finished_at, run.next_check_at = now, None
     run.reason = reason or run.reason
     run.output = rp.truncate(output) if output else run.output
-    _audit(session, run, f"run.{run.state}", services.ACTOR, now, reason=run.reason)
+    _audit(session, run, f"run.{run.state}", ACTOR, now, reason=run.reason)
     text = f"Run {run.id} ({run.runbook}) {run.state.replace('_', ' ')}"
     text += f": {run.reason}" if run.reason else "."
     if run.output:
@@ -323,9 +325,7 @@ def _audit(
     session: Session, run: RunbookRun, action: str, actor: str, now: datetime, **detail: Any
 ) -> None:
     detail = {"runbook": run.runbook, "incident": run.incident_id, **detail}
-    services.audit(
-        session, actor=actor, action=action, subject=("run", str(run.id)), now=now, detail=detail
-    )
+    audit(session, actor=actor, action=action, subject=("run", str(run.id)), now=now, detail=detail)
 
 
 def _note(
@@ -336,7 +336,7 @@ def _note(
     effects = [Effect("slack", "thread", payload={"text": text})]
     if jira:
         effects.append(Effect("jira", "comment", payload={"text": text}))
-    services.queue_effects(session, run.incident_id, effects, now)
+    queue_effects(session, run.incident_id, effects, now)
 
 
 def _ask_approvers(

@@ -22,8 +22,9 @@ from slack_bolt.adapter.flask import SlackRequestHandler
 from opsbot.runtime import Runtime
 from opsbot.slack.client import SlackChat
 from opsbot.slack.commands import command_table
-from opsbot.slack.dispatch import Desk, Dispatcher
+from opsbot.slack.dispatch import Directory, Dispatcher
 from opsbot.slack.sync import slack_parts
+from opsbot.web import runtime_of
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def build(rt: Runtime) -> App:
     token = rt.settings.slack_bot_token
     assert token is not None
     lookups = SlackChat(token.get_secret_value(), rt.settings.slack_api_url, timeout=2)
-    dispatcher = Dispatcher(rt, Desk(lookups, rt.policy.slack_roles), table)
+    dispatcher = Dispatcher(rt, Directory(lookups, rt.policy.slack_roles), table)
     bolt.command(rt.settings.slack_command)(dispatcher.on_command)
     for action_id in table.buttons:
         bolt.action(action_id)(dispatcher.on_button)
@@ -66,8 +67,9 @@ def team_check(team_id: str | None) -> Callable[..., Any]:
     return check
 
 
-def register(app: Flask, rt: Runtime) -> None:
+def register(app: Flask) -> None:
     """Mount ``POST /slack/events`` when Slack is configured."""
+    rt = runtime_of(app)
     if not rt.settings.slack_enabled:
         log.info("Slack is off: set OPSBOT_SLACK_BOT_TOKEN and OPSBOT_SLACK_SIGNING_SECRET")
         return

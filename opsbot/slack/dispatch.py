@@ -15,11 +15,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from opsbot.audit import audit
 from opsbot.config import ConfigError, match_from_mapping
 from opsbot.core import roles
 from opsbot.core.effects import Effect
@@ -27,20 +28,18 @@ from opsbot.db import store
 from opsbot.db.models import Incident, SilenceRow
 from opsbot.db.session import transaction
 from opsbot.incidents import actions
-from opsbot.incidents import service as services
+from opsbot.outbox.queue import queue_effects
+from opsbot.runbooks.desk import RunbookDesk
 from opsbot.runtime import Runtime
 from opsbot.slack.client import SlackCallError, SlackChat
 from opsbot.slack.commands.base import Command, CommandTable, Problem, Reply, Request, SlackUser
-
-if TYPE_CHECKING:
-    from opsbot.runbooks.desk import RunbookDesk
 
 log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 300.0
 
 
-class Desk:
+class Directory:
     """Slack lookups for requests, cached for minutes: user names and user-group members."""
 
     def __init__(self, chat: SlackChat, role_map: Mapping[str, tuple[str, ...]]) -> None:
@@ -83,12 +82,12 @@ class Desk:
 
 
 class SessionOps:
-    """The ``Ops`` port over one transaction: queries and ``opsbot.actions``."""
+    """The ``Ops`` port over one transaction: queries and ``opsbot.incidents.actions``."""
 
-    def __init__(self, rt: Runtime, session: Session, desk: Desk) -> None:
+    def __init__(self, rt: Runtime, session: Session, directory: Directory) -> None:
         self.rt = rt
         self.session = session
-        self.desk = desk
+        self.directory = directory
         self._now = rt.clock()
 
     def now(self) -> datetime:
@@ -146,25 +145,23 @@ class SessionOps:
     def note(self, incident_id: int, text: str) -> None:
         """Reply in the incident card's thread."""
         effect = Effect("slack", "thread", payload={"text": text})
-        services.queue_effects(self.session, incident_id, [effect], self._now)
+        queue_effects(self.session, incident_id, [effect], self._now)
 
     def user_name(self, user_id: str) -> str:
         """Return a Slack user's display name."""
-        return self.desk.name(user_id)
+        return self.directory.name(user_id)
 
     def runbooks(self) -> RunbookDesk:
         """Return the runbook operations over this transaction (``slack/commands/runbooks``)."""
-        from opsbot.runbooks.desk import RunbookDesk
-
         return RunbookDesk(self.rt, self.session, self._now)
 
 
 class Dispatcher:
     """Answers /ops commands and button presses from the command table."""
 
-    def __init__(self, rt: Runtime, desk: Desk, table: CommandTable) -> None:
+    def __init__(self, rt: Runtime, directory: Directory, table: CommandTable) -> None:
         self.rt = rt
-        self.desk = desk
+        self.directory = directory
         self.table = table
 
     def on_command(self, ack: Any, command: dict[str, Any]) -> None:
@@ -176,7 +173,7 @@ class Dispatcher:
             text = f"I don't know `{word}`. Try `{self.table.name} help`."
             ack(text=text, response_type="ephemeral")
             return
-        user = self.desk.user(str(command["user_id"]), str(command.get("user_name") or ""))
+        user = self.directory.user(str(command["user_id"]), str(command.get("user_name") or ""))
         key = str(command.get("trigger_id") or "")
         reply = self.perform(found, user, words[1:], key, str(command.get("channel_id") or ""))
         ack(text=reply.text, response_type="in_channel" if reply.public else "ephemeral")
@@ -189,7 +186,7 @@ class Dispatcher:
         if found is None:
             return
         pressed = body.get("user") or {}
-        user = self.desk.user(str(pressed.get("id")), str(pressed.get("username") or ""))
+        user = self.directory.user(str(pressed.get("id")), str(pressed.get("username") or ""))
         value = str(action.get("value") or "")
         key = str(body.get("trigger_id") or action.get("action_ts") or "")
         reply = self.perform(found, user, [value], key)
@@ -206,7 +203,7 @@ class Dispatcher:
             with transaction(self.rt.sessions) as session:
                 if cmd.changes and not first_time(session, key, self.rt.clock()):
                     return Reply("That request was already handled.")
-                ops = SessionOps(self.rt, session, self.desk)
+                ops = SessionOps(self.rt, session, self.directory)
                 return cmd.handler(Request(ops, user, args, value, channel_id, self.table))
         except (Problem, actions.ActionError) as exc:
             usage = f" {self.table.usage(cmd.word)}" if cmd.word in self.table.commands else ""
@@ -216,7 +213,7 @@ class Dispatcher:
         """Audit a refused request and explain it."""
         need = roles.required_role(cmd.action)
         with transaction(self.rt.sessions) as session:
-            services.audit(
+            audit(
                 session,
                 actor=user.actor,
                 action="slack.refused",

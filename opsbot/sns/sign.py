@@ -158,7 +158,7 @@ def _load(cert_dir: Path) -> tuple[rsa.RSAPrivateKey, bytes] | None:
     cert_pem = cert_path.read_bytes()
     cert = x509.load_pem_x509_certificate(cert_pem)
     if not isinstance(key, rsa.RSAPrivateKey) or cert.public_key() != key.public_key():
-        log.warning("snssign: key and certificate in %s do not match; recreating", cert_dir)
+        log.warning("sns signer: key and certificate in %s do not match; recreating", cert_dir)
         return None
     return key, cert_pem
 
@@ -185,7 +185,7 @@ def _create(cert_dir: Path) -> tuple[rsa.RSAPrivateKey, bytes]:
     cert_dir.mkdir(parents=True, exist_ok=True)
     _write(cert_dir / LOCAL_KEY_NAME, key_pem, 0o600)
     _write(cert_dir / LOCAL_CERT_NAME, cert_pem, 0o644)
-    log.info("snssign: created a local signing key and certificate in %s", cert_dir)
+    log.info("sns signer: created a local signing key and certificate in %s", cert_dir)
     return key, cert_pem
 
 

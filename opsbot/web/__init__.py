@@ -1,0 +1,16 @@
+"""The web face: JSON errors, health and metrics, the incident API, request helpers."""
+
+from flask import Flask
+
+from opsbot.web import api, errors, health
+from opsbot.web.errors import ApiError, error_response
+from opsbot.web.request import authenticate, runtime, runtime_of
+
+__all__ = ["ApiError", "authenticate", "error_response", "register", "runtime", "runtime_of"]
+
+
+def register(app: Flask) -> None:
+    """Mount the JSON error handlers, the health routes and the incident API."""
+    errors.register(app)
+    health.register(app)
+    api.register(app)

@@ -2,53 +2,31 @@
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
 
+from opsbot.core.accounts import ENVIRONMENTS
 from opsbot.core.rules import PRIORITIES
 from opsbot.db import store
 from opsbot.db.models import AlertRow, AuditEntry, Incident
 from opsbot.db.session import transaction
-from opsbot.runtime import runtime
+from opsbot.runbooks.service import incident_runs, run_json
 from opsbot.web.errors import ApiError
+from opsbot.web.request import authenticate, runtime
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 STATUSES = ("open", "acknowledged", "resolved", "active")
-ENVIRONMENTS = ("prod", "nonprod", "dev", "sandbox", "unknown")
+# "unknown" stays an accepted filter value from earlier releases (it matches nothing today).
+ENVIRONMENT_FILTERS = (*ENVIRONMENTS, "unknown")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_ID = 2**63 - 1
 
 
-@bp.before_request
-def authenticate() -> None:
-    """Refuse the request unless it carries the API token (or, with none set, is local)."""
-    token = runtime().settings.api_token
-    if token is None:
-        if not _is_loopback(request.remote_addr):
-            raise ApiError(
-                "unauthorized",
-                "OPSBOT_API_TOKEN is not set: the API answers only on loopback.",
-                401,
-            )
-        return
-    given = request.headers.get("Authorization", "")
-    scheme, _, value = given.partition(" ")
-    expected = token.get_secret_value().encode()
-    if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), expected):
-        raise ApiError("unauthorized", "A valid 'Authorization: Bearer <token>' is required.", 401)
-
-
-def _is_loopback(addr: str | None) -> bool:
-    try:
-        return addr is not None and ipaddress.ip_address(addr).is_loopback
-    except ValueError:
-        return False
+bp.before_request(authenticate)
 
 
 @bp.get("/incidents")
@@ -57,7 +35,7 @@ def list_incidents() -> Response:
     filters = store.IncidentFilter(
         status=_choice("status", STATUSES),
         priority=_choice("priority", PRIORITIES),
-        environment=_choice("environment", ENVIRONMENTS),
+        environment=_choice("environment", ENVIRONMENT_FILTERS),
     )
     limit = _limit()
     cursor = _cursor()
@@ -79,8 +57,6 @@ def show_incident(incident_id: int) -> Response:
         body = incident_json(row)
         body["alerts"] = [alert_json(a) for a in store.incident_alerts(session, incident_id)]
         body["audit"] = [audit_json(e) for e in store.incident_audit(session, incident_id)]
-        from opsbot.runbooks.service import incident_runs, run_json  # not needed at start
-
         body["runs"] = [run_json(r) for r in incident_runs(session, incident_id)]
     return jsonify(body)
 

@@ -4,14 +4,14 @@ Each module has ``register(table: CommandTable)`` and adds its words and
 buttons with ``table.command(word, usage=…, summary=…, action=…,
 changes=…)(handler)`` and ``table.button(action_id, action=…)(handler)``; a
 handler is ``(req: Request) -> Reply`` and reaches opsbot only through
-``req.ops`` (see ``base.py``). ``opsbot.slack_ops`` does the rest: role
+``req.ops`` (see ``base.py``). ``opsbot.slack.dispatch`` does the rest: role
 checks with audited refusals (action names in ``opsbot.core.roles``), one
 transaction per request, dedup of Slack's retries, usage lines on
 ``Problem``, ephemeral unless ``Reply.public``.
 
 To add a command group (e.g. runbooks): write ``opsbot/slack/commands/runbooks.py``
 with its ``register`` and add it to ``GROUPS`` below: one module, one line.
-Operations it needs beyond the ``Ops`` port go on ``opsbot.slack_ops.SessionOps``.
+Operations it needs beyond the ``Ops`` port go on ``opsbot.slack.dispatch.SessionOps``.
 """
 
 from __future__ import annotations

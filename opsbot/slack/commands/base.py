@@ -1,7 +1,7 @@
 """The pieces every /ops command group uses: requests, replies, the command table.
 
 Pure: handlers see opsbot through ``Request.ops`` (the ``Ops`` port, which
-``opsbot.slack_ops`` implements over the database and ``opsbot.actions``),
+``opsbot.slack.dispatch`` implements over the database and ``opsbot.incidents.actions``),
 so this package imports only the standard library and the core.
 """
 
@@ -52,6 +52,21 @@ class Outcome(Protocol):
     def message(self) -> str: ...
 
 
+class RunbookOps(Protocol):
+    """The runbook operations a request may ask for (``opsbot.runbooks.desk``)."""
+
+    def catalogue(self) -> list[str]: ...
+    def request(
+        self, runbook: str, params: dict[str, str], incident_id: int | None, actor: str,
+        *, dry_run: bool = False,
+    ) -> str: ...  # fmt: skip
+    def approve(self, run_id: int, actor: str) -> str: ...
+    def deny(self, run_id: int, actor: str, reason: str) -> str: ...
+    def cancel(self, run_id: int, actor: str) -> str: ...
+    def runs(self, which: str, actor: str) -> list[str]: ...
+    def show(self, run_id: int) -> str: ...
+
+
 class Ops(Protocol):
     """What handlers may ask of opsbot, inside the request's one transaction."""
 
@@ -70,6 +85,7 @@ class Ops(Protocol):
     def end_silence(self, silence_id: int, actor: str) -> Outcome: ...
     def note(self, incident_id: int, text: str) -> None: ...
     def user_name(self, user_id: str) -> str: ...
+    def runbooks(self) -> RunbookOps: ...
 
 
 @dataclass

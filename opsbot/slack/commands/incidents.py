@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
+from opsbot.core.accounts import ENVIRONMENTS
 from opsbot.core.rules import PRIORITIES
 from opsbot.slack.commands.base import CommandTable, Problem, Reply, Request, Usage, incident_id
 
@@ -15,7 +16,6 @@ STATUS_WORDS = {
     "resolved": ("resolved",),
     "all": ("open", "acknowledged", "resolved"),
 }
-ENVIRONMENTS = ("prod", "nonprod", "sandbox", "dev")
 LIST_LIMIT = 20
 BUTTON_SILENCE = timedelta(hours=1)
 MENTION = re.compile(r"<@(?P<id>[UW][A-Z0-9]+)(?:\|(?P<name>[^>]+))?>")

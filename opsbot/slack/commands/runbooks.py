@@ -5,35 +5,26 @@ with ``dry``, shows what would be sent and sends nothing); the card's
 suggested-runbook button (``runbook_run``) shows that preview with the
 command that confirms it, and ``run_confirm`` (value ``<runbook>@<incident>``)
 requests it. ``run_approve`` and ``run_deny`` carry the run id. The runbook
-operations come from the port's ``runbooks()`` (``opsbot.runbook_desk``).
+operations come from the port's ``runbooks()`` (``opsbot.runbooks.desk``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol, cast
+from typing import Any
 
-from opsbot.slack.commands.base import CommandTable, Handler, Reply, Request, Usage, incident_id
-
-
-class RunbookOps(Protocol):
-    def catalogue(self) -> list[str]: ...
-    def request(
-        self, runbook: str, params: dict[str, str], incident_id: int | None, actor: str,
-        *, dry_run: bool = False,
-    ) -> str: ...  # fmt: skip
-    def approve(self, run_id: int, actor: str) -> str: ...
-    def deny(self, run_id: int, actor: str, reason: str) -> str: ...
-    def cancel(self, run_id: int, actor: str) -> str: ...
-    def runs(self, which: str, actor: str) -> list[str]: ...
-    def show(self, run_id: int) -> str: ...
-
-
-class _HasRunbooks(Protocol):
-    def runbooks(self) -> RunbookOps: ...
+from opsbot.slack.commands.base import (
+    CommandTable,
+    Handler,
+    Reply,
+    Request,
+    RunbookOps,
+    Usage,
+    incident_id,
+)
 
 
 def _desk(req: Request) -> RunbookOps:
-    return cast(_HasRunbooks, req.ops).runbooks()
+    return req.ops.runbooks()
 
 
 def run_id(text: str) -> int:
