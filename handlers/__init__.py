@@ -22,10 +22,10 @@ from datetime import datetime
 from typing import Any
 
 from handlers import cloudwatch, eventbridge, generic
-from handlers.base import EventHandler, Inbound, clean
+from handlers.base import EventHandler, Inbound, clean, fit_alert
 from opsbot.core.alert import Alert, AlertStatus, Severity, make_fingerprint
 
-__all__ = ["Inbound", "parse"]
+__all__ = ["Inbound", "metric_source", "parse"]
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +41,18 @@ LONE_SURROGATE_ESCAPE_RE = re.compile(
 )
 
 
+def metric_source(source: str) -> str:
+    """Return the source as a metrics label: a source opsbot has a handler for, else "other"."""
+    # One series per distinct sender-chosen source would let a sender grow /metrics unbounded.
+    known = source in eventbridge.SOURCE_HANDLERS or source in (cloudwatch.SOURCE, "sns", "generic")
+    return source if known else "other"
+
+
 def parse(inbound: Inbound) -> list[Alert]:
-    """Return the alerts in one inbound message; never raises, never returns an empty list."""
+    """Return the alerts in one inbound message, cut to fit storage; never raises, never []."""
     try:
         prepared, document = prepare(inbound)
-        return parse_document(prepared, document)
+        return [fit_alert(alert) for alert in parse_document(prepared, document)]
     except Exception:
         log.exception("handlers: message %r could not be parsed at all", inbound.message_id)
         return [unparseable_alert(inbound.received_at)]

@@ -2,12 +2,54 @@
 
 from __future__ import annotations
 
+import errno
+import socket
+import time
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.gthread import ThreadWorker
 
 from opsbot.app import create_app
+from opsbot.web.errors import SlowClient
 from opsbot.worker import Worker
+
+# A request (headers and body) must arrive within this many seconds of its first byte: a client
+# sending a byte a second holds a thread for this long, not for good. The load balancer's own
+# idle timeout (60 s on an ALB) is longer, so it never cuts a request opsbot would still read.
+REQUEST_READ_SECONDS = 5.0
+
+
+class DeadlineSocket:
+    """A socket whose reads fail once the current request's read deadline has passed."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.deadline = time.monotonic() + REQUEST_READ_SECONDS
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+    def recv(self, size: int, *flags: int) -> bytes:
+        """Read like socket.recv, but never past the deadline."""
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise SlowClient(errno.ECONNRESET, "request read deadline passed")
+        self._sock.settimeout(remaining)
+        try:
+            return self._sock.recv(size, *flags)
+        except TimeoutError:
+            raise SlowClient(errno.ECONNRESET, "request read deadline passed") from None
+
+
+class DeadlineThreadWorker(ThreadWorker):  # type: ignore[misc]
+    """gunicorn's gthread worker with a read deadline per request."""
+
+    def handle(self, conn: Any) -> Any:
+        if not isinstance(conn.sock, DeadlineSocket):
+            conn.sock = DeadlineSocket(conn.sock)
+        conn.sock.deadline = time.monotonic() + REQUEST_READ_SECONDS
+        return super().handle(conn)
 
 
 class Server(BaseApplication):  # type: ignore[misc]
@@ -20,6 +62,8 @@ class Server(BaseApplication):  # type: ignore[misc]
 
     def load_config(self) -> None:
         for key, value in self.options.items():
+            if key == "worker_class" and value == "gthread":
+                value = "opsbot.server.DeadlineThreadWorker"
             self.cfg.set(key, value)
         if self.with_worker:
             self.cfg.set("post_worker_init", _start_background)

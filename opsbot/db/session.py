@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -14,17 +15,74 @@ from sqlalchemy.orm import Session, sessionmaker
 log = logging.getLogger(__name__)
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
-    """Return an engine for the URL, tuned for its backend."""
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_STATEMENT_TIMEOUT = 5.0
+
+
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 5,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
+) -> Engine:
+    """Return an engine for the URL, tuned for its backend, that never waits without bound."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        return _sqlite_engine(url)
-    return create_engine(
+        return _sqlite_engine(url, statement_timeout)
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_recycle=1800,
+        # A connection the server dropped (restart, failover) is replaced, not handed out.
+        pool_pre_ping=True,
+        pool_timeout=connect_timeout,
+        connect_args=postgres_timeouts(connect_timeout, statement_timeout),
     )
+    bounded = _bounded_connection_class(statement_timeout + connect_timeout)
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        return bounded.connect(*cargs, **cparams)
+
+    return engine
+
+
+def _bounded_connection_class(limit: float) -> Any:
+    """Return a psycopg connection class whose every wait on the server ends after ``limit`` s."""
+    import psycopg  # here: SQLite-only installs never load the PostgreSQL driver
+
+    class BoundedConnection(psycopg.Connection):  # type: ignore[type-arg]
+        # The server-side timeouts need a server that runs: a frozen one (stopped process,
+        # a network path that swallows packets) answers nothing, so the client stops waiting.
+        def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+            try:
+                return super().wait(
+                    gen, interval=interval, timeout=limit if timeout is None else timeout
+                )
+            except psycopg.OperationalError:
+                if timeout is None and not self.closed:
+                    self.pgconn.finish()  # mid-query: unusable; the pool discards it
+                raise
+
+    return BoundedConnection
+
+
+def postgres_timeouts(connect_timeout: float, statement_timeout: float) -> dict[str, Any]:
+    """Return the libpq settings that bound connecting, each statement and each lock wait."""
+    millis = max(1, int(statement_timeout * 1000))
+    return {
+        # libpq reads whole seconds and treats values under 2 as 2.
+        "connect_timeout": max(2, math.ceil(connect_timeout)),
+        "options": f"-c statement_timeout={millis} -c lock_timeout={millis}",
+        # A peer that vanished without a FIN: unacknowledged data fails the socket in time.
+        "tcp_user_timeout": max(1000, int((connect_timeout + statement_timeout) * 1000)),
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+    }
 
 
 def normalise_url(url: str) -> str:
@@ -35,8 +93,12 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def _sqlite_engine(url: str) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+def _sqlite_engine(url: str, statement_timeout: float) -> Engine:
+    # SQLite's only wait is for another writer's lock: bounded by the statement timeout.
+    busy_ms = max(1, int(statement_timeout * 1000))
+    engine = create_engine(
+        url, connect_args={"timeout": statement_timeout, "check_same_thread": False}
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -47,7 +109,7 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

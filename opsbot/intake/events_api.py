@@ -19,6 +19,7 @@ of [...]", "field": "events[3].severity"}``.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ from flask import Blueprint, Flask, Response, jsonify, request
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from handlers.base import clean, fit_alert, json_depth_within, scrub, storable, utc_or_none
 from opsbot.core.alert import Alert, AlertStatus, Severity, make_fingerprint
 from opsbot.incidents import service
 from opsbot.intake.events_schema import SCHEMA
@@ -33,6 +35,11 @@ from opsbot.web import ApiError, authenticate, runtime
 
 bp = Blueprint("events_api", __name__, url_prefix="/api")
 VALIDATOR = Draft202012Validator(SCHEMA)
+# RFC 3339 section 5.6 date-time: "T" or "t" (or a space, section 5.6 NOTE), "Z"/"z" or ±hh:mm.
+RFC3339_RE = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
+)
+IDENTIFIERS = ("id", "dedup_key", "source", "account_id", "region", "link")
 
 
 class InvalidEvent(ApiError):
@@ -87,22 +94,37 @@ def read_body() -> dict[str, Any]:
         body = json.loads(raw)
     except ValueError as exc:
         raise ApiError("bad_json", f"The body is not JSON: {exc}.", 400) from None
+    except RecursionError:
+        body = None  # deeper than the parser's stack: refused just below
+    if body is None or not json_depth_within(body):
+        raise ApiError("bad_json", "The body is not JSON nested at most 32 deep.", 400)
     errors = sorted(VALIDATOR.iter_errors(body), key=lambda e: (list(map(str, e.path)), e.message))
     if errors:
         raise InvalidEvent(path_of(errors[0]), describe(errors[0]))
     assert isinstance(body, dict)
     for i, event in enumerate(body["events"]):
-        if "occurred_at" in event and parse_time(event["occurred_at"]) is None:
-            raise InvalidEvent(
-                f"events[{i}].occurred_at",
-                f"{event['occurred_at']!r} is not an RFC 3339 time with an offset",
-            )
+        check_event_text(event, i)
+    body = scrub(body)  # display text: NUL and lone surrogates become U+FFFD
+    assert isinstance(body, dict)
     seen: dict[str, int] = {}
     for i, event in enumerate(body["events"]):
         if event["id"] in seen:
             raise InvalidEvent(f"events[{i}].id", f"repeats the id of events[{seen[event['id']]}]")
         seen[event["id"]] = i
     return body
+
+
+def check_event_text(event: dict[str, Any], index: int) -> None:
+    """Refuse an identifier with NUL or a lone surrogate, and a time that is not RFC 3339."""
+    for name in IDENTIFIERS:
+        if name in event and not storable(event[name]):
+            raise InvalidEvent(f"events[{index}].{name}", "holds NUL or a lone surrogate")
+    if "occurred_at" in event and parse_time(event["occurred_at"]) is None:
+        raise InvalidEvent(
+            f"events[{index}].occurred_at",
+            f"{clean(event['occurred_at'])[:80]!r} is not an RFC 3339 time with an offset "
+            "within the years 0001 to 9999 in UTC",
+        )
 
 
 def path_of(error: ValidationError) -> str:
@@ -123,12 +145,20 @@ def describe(error: ValidationError) -> str:
 
 
 def parse_time(value: str) -> datetime | None:
-    """Return an aware datetime for an RFC 3339 text, or None."""
+    """Return the UTC time of an RFC 3339 date-time, or None (other ISO 8601 forms are not)."""
+    match = RFC3339_RE.fullmatch(value)
+    if match is None:
+        return None
+    day, minutes, seconds, fraction, offset = match.groups()
+    # A leap second (":60") is valid RFC 3339; Python has no such second, so it is :59.
+    seconds = "59" if seconds == "60" else seconds
+    fraction = (fraction or "")[:7]  # Python reads at most microseconds
+    offset = "+00:00" if offset in ("Z", "z") else offset
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(f"{day}T{minutes}:{seconds}{fraction}{offset}")
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else None
+    return utc_or_none(parsed)
 
 
 def to_alert(event: dict[str, Any], index: int) -> Alert:
@@ -137,7 +167,7 @@ def to_alert(event: dict[str, Any], index: int) -> Alert:
     dedup = event.get("dedup_key")
     identity = (dedup,) if dedup else (event["resource"], event["title"])
     occurred = parse_time(event["occurred_at"]) if "occurred_at" in event else None
-    return Alert(
+    alert = Alert(
         fingerprint=make_fingerprint("api", source, *identity),
         status=AlertStatus(event.get("status", "firing")),
         severity=Severity(event["severity"]),
@@ -152,6 +182,7 @@ def to_alert(event: dict[str, Any], index: int) -> Alert:
         occurred_at=occurred,
         raw=event,
     )
+    return fit_alert(alert)
 
 
 def delivery_of(event: dict[str, Any]) -> service.DeliveryIn:
@@ -161,8 +192,8 @@ def delivery_of(event: dict[str, Any]) -> service.DeliveryIn:
         message_id=event["id"],
         channel="api",
         message_type="Event",
-        body=json.dumps(event, separators=(",", ":"), ensure_ascii=False),
-        subject=event["title"][:256],
+        body=clean(json.dumps(event, separators=(",", ":"), ensure_ascii=False)),
+        subject=clean(event["title"])[:256],
         sent_at=parse_time(event["occurred_at"]) if "occurred_at" in event else None,
     )
 

@@ -56,7 +56,7 @@ EVENT: dict[str, Any] = {
         },
         "link": {"type": "string", "pattern": "^https?://", "maxLength": 2000},
         "account_id": {"type": "string", "pattern": "^[0-9]{12}$"},
-        "region": {"type": "string", "maxLength": 40},
+        "region": {"type": "string", "maxLength": 32},
     },
 }
 

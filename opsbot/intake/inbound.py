@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from handlers.base import Inbound
+from handlers.base import Inbound, bound, clean
 from opsbot.incidents.service import DeliveryIn
 from opsbot.runtime import Runtime
 from opsbot.sns.verify import CertificateStore, SnsMessage
@@ -20,9 +20,9 @@ def delivery_of(message: SnsMessage, channel: str) -> DeliveryIn:
         message_id=message.message_id,
         channel=channel,
         message_type=message.type,
-        body=message.message,
+        body=clean(message.message),
         topic_arn=message.topic_arn,
-        subject=(message.subject or "")[:SUBJECT_LIMIT] or None,
+        subject=bound(clean(message.subject or ""), SUBJECT_LIMIT) or None,
         sent_at=message.timestamp,
     )
 

@@ -38,7 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import handlers
-from handlers.base import Inbound
+from handlers.base import Inbound, clean, storable
 from opsbot.core.alert import Alert
 from opsbot.incidents import service
 from opsbot.intake.inbound import certificates, delivery_of, inbound_of
@@ -162,7 +162,7 @@ class SqsIntake:
             message_id=bounded_id(message["MessageId"]),
             channel="sqs",
             message_type="Raw",
-            body=body,
+            body=clean(body),
         )
         inbound = Inbound(
             text=body, message_id=message["MessageId"], received_at=now, sources=self.rt.sources
@@ -201,7 +201,7 @@ class SqsIntake:
             message_id=bounded_id(event_id),
             channel="sqs",
             message_type="EventBridge",
-            body=body,
+            body=clean(body),
         )
         inbound = Inbound(text=body, message_id=event_id, received_at=now, sources=self.rt.sources)
         return Decoded(*ids, delivery=delivery, alerts=tuple(handlers.parse(inbound)))
@@ -322,6 +322,7 @@ def trusted_message(fields: dict[str, Any]) -> sns.SnsMessage:
         raise sns.SnsError(
             "bad_envelope", f"SNS envelope without {', '.join(missing) or 'Message'}"
         )
+    sns.check_text(fields)
     try:
         timestamp = datetime.fromisoformat(fields["Timestamp"].replace("Z", "+00:00"))
     except ValueError as exc:
@@ -341,9 +342,9 @@ def trusted_message(fields: dict[str, Any]) -> sns.SnsMessage:
 
 def bounded_id(value: str) -> str:
     """Return an id that fits the deliveries table: itself, or a digest when too long."""
-    if len(value) <= MAX_ID:
+    if len(value) <= MAX_ID and storable(value):
         return value
-    return "sha256:" + hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()
+    return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class SqsWorkers:

@@ -23,6 +23,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, jsonify, request
 
+from handlers.base import bound, clean, json_depth_within, storable
 from opsbot.db.session import transaction
 from opsbot.incidents import actions
 from opsbot.jira.client import ticket_state
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("jira_webhook", __name__)
 ACTIVE = ("open", "acknowledged")
+KEY_LIMIT = 64  # incidents.jira_key
+NAME_LIMIT = 128  # incidents.owner, audit_log.actor
 
 
 def register(app: Flask) -> None:
@@ -45,10 +48,12 @@ def signature_valid(secret: str, body: bytes, header: str | None, query: str | N
     """Return whether the request carries the secret: a Cloud signature or a DC query secret."""
     if header:
         method, _, given = header.partition("=")
-        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        return method.lower() == "sha256" and hmac.compare_digest(given.lower(), expected)
+        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
+        # Bytes, not str: compare_digest refuses a non-ASCII str ("sha256=é") with TypeError.
+        given_bytes = given.lower().encode("utf-8", "replace")
+        return method.lower() == "sha256" and hmac.compare_digest(given_bytes, expected)
     if query is not None:
-        return hmac.compare_digest(query.encode(), secret.encode())
+        return hmac.compare_digest(query.encode("utf-8", "replace"), secret.encode())
     return False
 
 
@@ -70,23 +75,73 @@ def jira_webhook() -> Any:
         )
     try:
         event = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return error_response("bad_json", "The body is not JSON.", 400)
+    if not json_depth_within(event):
+        return error_response("bad_json", "The body is nested more than 32 deep.", 400)
     if not isinstance(event, dict) or not isinstance(event.get("issue"), dict):
         return error_response(
             "bad_event", "Expected a Jira issue event with an 'issue' object.", 400
         )
-    outcome = apply_event(rt, event)
+    outcome = apply_event(rt, shape_event(event))
     return jsonify(status=outcome)
 
 
+def shape_event(event: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the parts of an event opsbot reads, each of the documented type or empty."""
+    issue = _object(event.get("issue"))
+    fields = _object(issue.get("fields"))
+    status = _object(fields.get("status"))
+    changelog = _object(event.get("changelog"))
+    items = changelog.get("items")
+    items = items if isinstance(items, list) else []
+    return {
+        "webhookEvent": event.get("webhookEvent"),
+        "user": {k: _name(v) for k, v in _object(event.get("user")).items()},
+        "issue": {
+            "key": _text(issue.get("key")),
+            "fields": {
+                "status": {
+                    "name": _name(status.get("name")),
+                    "statusCategory": {
+                        "key": _text(_object(status.get("statusCategory")).get("key"))
+                    },
+                },
+                "resolution": {"name": _name(_object(fields.get("resolution")).get("name"))},
+                "assignee": {k: _name(v) for k, v in _object(fields.get("assignee")).items()},
+            },
+        },
+        "changelog": {
+            "items": [
+                {"field": _text(i.get("field")), "toString": _name(i.get("toString"))}
+                for i in items
+                if isinstance(i, dict)
+            ]
+        },
+    }
+
+
+def _object(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _name(value: Any) -> str:
+    return bound(clean(value), NAME_LIMIT) if isinstance(value, str) else ""
+
+
 def apply_event(rt: Runtime, event: Mapping[str, Any]) -> str:
-    """Apply one Jira issue event to its incident; return what was done."""
+    """Apply one (shaped) Jira issue event to its incident; return what was done."""
     if event.get("webhookEvent") != "jira:issue_updated":
         return "ignored"
     issue = event["issue"]
     key = str(issue.get("key") or "")
-    changed = {str(i.get("field")): i for i in (event.get("changelog") or {}).get("items") or []}
+    if len(key) > KEY_LIMIT or not storable(key):
+        return "ignored"  # no ticket of opsbot's has such a key
+    changed = {str(i.get("field")): i for i in event["changelog"]["items"]}
     actor = _actor(event.get("user") or {})
     if _by_opsbot(rt, event.get("user") or {}):
         return "ignored"
@@ -107,7 +162,12 @@ def apply_event(rt: Runtime, event: Mapping[str, Any]) -> str:
             owner = changed["assignee"].get("toString") or _assignee(issue)
             if owner:
                 outcome = actions.assign(
-                    session, incident_id, owner=str(owner), actor=actor, now=now, notify=False
+                    session,
+                    incident_id,
+                    owner=bound(clean(str(owner)), NAME_LIMIT),
+                    actor=actor,
+                    now=now,
+                    notify=False,
                 )
                 done.append("assigned" if outcome.changed else "")
     return ", ".join(d for d in done if d) or "unchanged"
@@ -115,7 +175,7 @@ def apply_event(rt: Runtime, event: Mapping[str, Any]) -> str:
 
 def _actor(user: Mapping[str, Any]) -> str:
     name = user.get("displayName") or user.get("name") or user.get("accountId") or "someone"
-    return f"jira:{name}"
+    return bound(f"jira:{name}", NAME_LIMIT)
 
 
 def _by_opsbot(rt: Runtime, user: Mapping[str, Any]) -> bool:

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from handlers.base import bound, clean
 from opsbot.audit import audit
 from opsbot.config import ConfigError, match_from_mapping
 from opsbot.core import roles
@@ -37,6 +38,11 @@ from opsbot.slack.commands.base import Command, CommandTable, Problem, Reply, Re
 log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 300.0
+# After a failed lookup, Slack is not asked again for this long: a Web API that is down or
+# hangs costs one request one lookup timeout, not every request every lookup.
+OUTAGE_SECONDS = 30.0
+NAME_LIMIT = 100  # "name (U123)" must fit audit_log.actor and incidents.owner (128)
+RESPOND_SECONDS = 1.0  # a reply to response_url must not hold the answer past Slack's 3 s
 
 
 class Directory:
@@ -47,12 +53,14 @@ class Directory:
         self.role_map = role_map
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
+        self._down_since: float | None = None
 
     def user(self, user_id: str, fallback: str = "") -> SlackUser:
         """Return the user with their name (users.info) and role (ids and user groups)."""
         groups = {g for g in roles.group_ids(self.role_map) if user_id in self.members(g)}
         role = roles.role_of(user_id, groups, self.role_map)
-        return SlackUser(user_id, self.name(user_id, fallback), role)
+        name = bound(clean(self.name(user_id, fallback)), NAME_LIMIT)
+        return SlackUser(user_id, name, role)
 
     def name(self, user_id: str, fallback: str = "") -> str:
         """Return a user's display name."""
@@ -71,13 +79,20 @@ class Directory:
             hit = self._cache.get((kind, key))
         if hit is not None and now - hit[0] < CACHE_SECONDS:
             return hit[1]
+        down = self._down_since
+        if down is not None and now - down < OUTAGE_SECONDS:
+            return hit[1] if hit is not None else fallback
         try:
             value = load(key)
-        except SlackCallError as exc:
-            log.warning("Slack lookup of %s %s failed: %s", kind, key, exc.error)
-            return fallback
+        except (SlackCallError, OSError) as exc:  # OSError: refused, unreachable, timed out
+            reason = exc.error if isinstance(exc, SlackCallError) else type(exc).__name__
+            log.warning("Slack lookup of %s %s failed: %s", kind, key, reason)
+            if not isinstance(exc, SlackCallError) or exc.status in (0, 429) or exc.status >= 500:
+                self._down_since = time.monotonic()
+            return hit[1] if hit is not None else fallback
         with self._lock:
             self._cache[(kind, key)] = (now, value)
+        self._down_since = None
         return value
 
 
@@ -190,7 +205,7 @@ class Dispatcher:
         value = str(action.get("value") or "")
         key = str(body.get("trigger_id") or action.get("action_ts") or "")
         reply = self.perform(found, user, [value], key)
-        respond(text=reply.text, response_type="ephemeral", replace_original=False)
+        respond_within(respond, text=reply.text, response_type="ephemeral", replace_original=False)
 
     def perform(
         self, cmd: Command, user: SlackUser, args: list[str], key: str, channel_id: str = ""
@@ -224,9 +239,24 @@ class Dispatcher:
         return Reply(f"Refused: {cmd.action} needs the {need} role; you are a {user.role}.")
 
 
+def respond_within(respond: Any, **reply: Any) -> None:
+    """Post a reply to the response_url, waiting at most RESPOND_SECONDS for Slack."""
+
+    def post() -> None:
+        try:
+            respond(**reply)
+        except Exception as exc:  # the reply is a courtesy: the action itself is done
+            log.warning("Slack response_url reply failed: %s", type(exc).__name__)
+
+    thread = threading.Thread(target=post, name="slack-respond", daemon=True)
+    thread.start()
+    thread.join(RESPOND_SECONDS)
+
+
 def _subject(cmd: Command, args: list[str]) -> tuple[str, str]:
-    if args and args[0].lstrip("#").isdigit() and cmd.action not in ("unsilence",):
-        return ("incident", args[0].lstrip("#"))
+    digits = args[0].lstrip("#") if args else ""
+    if digits.isascii() and digits.isdigit() and cmd.action not in ("unsilence",):
+        return ("incident", digits[:64])
     return ("slack", cmd.word[:64])
 
 

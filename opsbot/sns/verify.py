@@ -25,6 +25,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -86,6 +87,13 @@ TOPIC_ARN_RE = re.compile(
 )
 CERT_NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,200}\.pem")
 MAX_URL_CHARS = 4096
+# The widths of deliveries.message_id and deliveries.topic_arn: an identifier that does not fit
+# is refused, never cut, so two messages can never be taken for one.
+MAX_MESSAGE_ID_CHARS = 128
+MAX_TOPIC_ARN_CHARS = 256
+MAX_CERT_FAILURE_SECONDS = 60.0
+UNSTORABLE_RE = re.compile("[\x00\ud800-\udfff]")
+LONE_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 class SnsError(Exception):
@@ -122,6 +130,7 @@ def parse_envelope(body: bytes) -> dict[str, Any]:
     if not isinstance(fields, dict):
         raise SnsError("malformed_json", "body is not a JSON object")
     _check_shape(fields)
+    check_text(fields)
     return fields
 
 
@@ -199,6 +208,8 @@ class CertificateStore:
         self.timeout = timeout
         self._fetch = fetch
         self._cache: dict[str, x509.Certificate] = {}
+        # Failed downloads by URL: a forged SigningCertURL must not cost a fetch per request.
+        self._failed: dict[str, tuple[float, SnsError]] = {}
         self._lock = threading.Lock()
 
     def get(self, url: str) -> x509.Certificate:
@@ -208,11 +219,25 @@ class CertificateStore:
             cached = self._cache.get(url)
         if cached is not None:
             return cached
-        cert = _load_certificate(self._read(url))
+        self._raise_recent_failure(url)
+        try:
+            cert = _load_certificate(self._read(url))
+        except SnsError as exc:
+            with self._lock:
+                if len(self._failed) >= MAX_CACHED_CERTS:
+                    self._failed.pop(next(iter(self._failed)))
+                self._failed[url] = (time.monotonic(), exc)
+            raise
         with self._lock:
             if len(self._cache) >= MAX_CACHED_CERTS:
                 self._cache.pop(next(iter(self._cache)))
             return self._cache.setdefault(url, cert)
+
+    def _raise_recent_failure(self, url: str) -> None:
+        with self._lock:
+            failed = self._failed.get(url)
+        if failed is not None and time.monotonic() - failed[0] < MAX_CERT_FAILURE_SECONDS:
+            raise SnsError(failed[1].code, failed[1].detail, failed[1].status)
 
     def _read(self, url: str) -> bytes:
         name = _file_name(urlsplit(url).path)
@@ -279,6 +304,20 @@ def _check_shape(fields: Mapping[str, Any]) -> None:
         _string(fields, name)
 
 
+def check_text(fields: Mapping[str, Any]) -> None:
+    """Refuse lone surrogates anywhere and a MessageId or TopicArn that is empty, long or NUL."""
+    # SNS signs UTF-8, so a lone surrogate (a "\ud800" escape) was never signed; identifiers
+    # must fit their columns and hold no NUL. Message and Subject may hold NUL: they are text,
+    # cleaned where they are stored.
+    for name, value in fields.items():
+        if isinstance(value, str) and LONE_SURROGATE_RE.search(value):
+            raise SnsError("invalid_unicode", f"{_short(name)} holds a lone surrogate")
+    for name, limit in (("MessageId", MAX_MESSAGE_ID_CHARS), ("TopicArn", MAX_TOPIC_ARN_CHARS)):
+        value = _string(fields, name)
+        if not value or len(value) > limit or UNSTORABLE_RE.search(value):
+            raise SnsError("bad_identifier", f"{name} must be 1 to {limit} characters, no NUL")
+
+
 def _string(fields: Mapping[str, Any], name: str) -> str:
     value = fields.get(name)
     if not isinstance(value, str):
@@ -309,11 +348,11 @@ def _check_signature(
         raise SnsError("bad_certificate", "signing certificate does not hold an RSA key", 403)
     try:
         signature = base64.b64decode(_string(fields, "Signature"), validate=True)
-    except binascii.Error as exc:
+    except (binascii.Error, ValueError) as exc:  # ValueError: a non-ASCII str
         raise SnsError("bad_signature", "Signature is not base64", 403) from exc
     try:
         key.verify(signature, string_to_sign(fields), padding.PKCS1v15(), algorithm)
-    except InvalidSignature as exc:
+    except (InvalidSignature, UnicodeEncodeError) as exc:
         raise SnsError("bad_signature", "signature does not match the message", 403) from exc
 
 

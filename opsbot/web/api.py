@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
 
+from handlers.base import parse_int
 from opsbot.core.accounts import ENVIRONMENTS
 from opsbot.core.rules import PRIORITIES
 from opsbot.db import store
@@ -45,11 +46,13 @@ def list_incidents() -> Response:
     return jsonify(incidents=body, next=store.encode_cursor(last))
 
 
-@bp.get("/incidents/<int:incident_id>")
-def show_incident(incident_id: int) -> Response:
+@bp.get("/incidents/<raw_id>")
+def show_incident(raw_id: str) -> Response:
     """Return one incident with its newest alerts and its audit trail."""
-    if incident_id > MAX_ID:  # beyond BIGINT: no such row, and no database error
-        raise ApiError("not_found", f"No incident {incident_id}.", 404)
+    # ASCII digits within BIGINT only: a full-width digit or 2**63 is no row, not a DB error.
+    incident_id = parse_int(raw_id, 1, MAX_ID)
+    if incident_id is None:
+        raise ApiError("not_found", "No such incident.", 404)
     with transaction(runtime().sessions) as session:
         row = store.get_incident(session, incident_id)
         if row is None:
@@ -71,10 +74,10 @@ def _choice(name: str, allowed: tuple[str, ...]) -> str | None:
 
 
 def _limit() -> int:
-    raw = request.args.get("limit", str(DEFAULT_LIMIT))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    limit = parse_int(request.args.get("limit", str(DEFAULT_LIMIT)), 1, MAX_LIMIT)
+    if limit is None:
         raise ApiError("bad_parameter", f"limit must be a whole number from 1 to {MAX_LIMIT}.")
-    return int(raw)
+    return limit
 
 
 def _cursor() -> int | None:
@@ -82,9 +85,12 @@ def _cursor() -> int | None:
     if not raw:
         return None
     try:
-        return store.decode_cursor(raw)
+        cursor = store.decode_cursor(raw)
     except ValueError:
-        raise ApiError("bad_parameter", "cursor is not one this API returned.") from None
+        cursor = None
+    if cursor is None or not 0 < cursor <= MAX_ID:
+        raise ApiError("bad_parameter", "cursor is not one this API returned.")
+    return cursor
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -12,6 +12,7 @@ import pytest
 from opsbot.jira.reconcile import reconcile_tickets
 from opsbot.jira.webhook import signature_valid
 from opsbot.jobs import run_singleton
+from tests.support.hostile import assert_refused, row_counts
 from tests.support.jira import (
     WEBHOOK_SECRET,
     incidents,
@@ -169,3 +170,59 @@ def test_reconciliation_waits_while_jira_calls_are_queued(
     fake.resolve_by_person(ticketed)  # still Done in Jira: the reopen is not delivered yet
     assert run_singleton(rt, "jira_reconcile", reconcile_tickets(rt)) == 0
     assert incidents(rt)[0].status == "open"
+
+
+# -- hostile input (issue 15): signed but oddly shaped, and unauthenticated garbage ------------
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        {"user": "bob"},
+        {"changelog": [1]},
+        {"changelog": {"items": "status"}},
+        {"changelog": {"items": [1, "x", None]}},
+        {"issue": {"key": "OPS-1", "fields": "Done"}},
+        {"issue": {"key": ["OPS-1"], "fields": {"status": "Done", "assignee": 7}}},
+        {"issue": {"key": "K" * 65, "fields": {}}},
+        {"issue": {"key": "OPS-\x00", "fields": {}}},
+    ],
+)
+def test_signed_events_of_odd_shapes_are_answered_without_error(
+    client, rt, ticketed, shape
+) -> None:
+    body = {**event(ticketed, *RESOLVED), **shape}
+    answer = post_signed(client, body)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert answer.get_json()["status"] in ("ignored", "unchanged", "resolved")
+
+
+def test_deeply_nested_signed_json_is_400_and_changes_nothing(client, rt, ticketed) -> None:
+    before = row_counts(rt)
+    raw = '{"issue": {"key": "' + ticketed + '"}, "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    signature = hmac.new(WEBHOOK_SECRET.encode(), raw.encode(), hashlib.sha256).hexdigest()
+    answer = client.post(
+        "/jira/webhook", data=raw, headers={"X-Hub-Signature": f"sha256={signature}"}
+    )
+    assert_refused(answer, before, rt)
+
+
+@pytest.mark.parametrize("header", ["sha256=é", "sha256=\u2603" * 10, "é=abc", "sha256="])
+def test_a_non_ascii_signature_is_401_not_500(client, rt, ticketed, header) -> None:
+    before = row_counts(rt)
+    answer = client.post(
+        "/jira/webhook",
+        data=json.dumps(event(ticketed, *RESOLVED)),
+        headers={"X-Hub-Signature": header.encode().decode("latin-1")},
+    )
+    assert_refused(answer, before, rt)
+    assert answer.status_code == 401
+
+
+def test_a_long_or_nul_assignee_is_stored_cleaned_and_cut(client, rt, ticketed) -> None:
+    change = {"field": "assignee", "fromString": None, "toString": "D\x00" + "x" * 300}
+    answer = post_signed(client, event(ticketed, change, status="To Do"))
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    [incident] = incidents(rt)
+    assert incident.owner is not None and len(incident.owner) == 128
+    assert incident.owner.startswith("D\ufffd") and incident.owner.endswith("…")

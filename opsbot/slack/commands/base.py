@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+INT64_MAX = 2**63 - 1
+
 
 class Problem(Exception):
     """The request cannot be done; the message says why (the usage is added)."""
@@ -148,9 +150,18 @@ class CommandTable:
         return f"Usage: `{self.name} {self.commands[word].usage}`"
 
 
+def number(text: str, what: str = "number") -> int:
+    """Return the id in ``5`` or ``#5`` (ASCII digits, 1 to 2**63-1); raise Usage otherwise."""
+    digits = text[1:] if text.startswith("#") else text
+    # isdigit() is true for "²" and full-width digits, which int() refuses or reads.
+    if not (0 < len(digits) <= 19 and digits.isascii() and digits.isdigit()):
+        raise Usage(f"`{text[:40]}` is not {what}.")
+    value = int(digits)
+    if not 0 < value <= INT64_MAX:
+        raise Usage(f"`{text[:40]}` is not {what}.")
+    return value
+
+
 def incident_id(text: str) -> int:
     """Return the incident id in ``5`` or ``#5``; raise Usage otherwise."""
-    digits = text.lstrip("#")
-    if not digits.isdigit():
-        raise Usage(f"`{text}` is not an incident number.")
-    return int(digits)
+    return number(text, "an incident number")
