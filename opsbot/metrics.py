@@ -22,6 +22,8 @@ HELP = {
     "opsbot_incidents": "Incidents by status.",
     "opsbot_outbox_backlog": "Outbox rows not yet delivered.",
     "opsbot_outbox_oldest_seconds": "Age of the oldest undelivered outbox row.",
+    "opsbot_outbox_dead": "Dead-lettered outbox rows by target (replay: opsbot outbox retry).",
+    "opsbot_integration_up": "1 when an integration works, 0 when failing or stopped.",
 }
 
 Labels = tuple[tuple[str, str], ...]

@@ -155,6 +155,8 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # the rate budget slot this row paid for ahead (it calls then without paying again)
+    reserved_slot: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class SilenceRow(Base):
@@ -187,14 +189,29 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
 
 
-class SlackRateLimit(Base):
-    """A Slack rate-limit window shared by every worker: calls ``used`` since ``window_start``."""
+class RateBudget(Base):
+    """A token bucket shared by every worker (Jira requests, Slack posts per channel, updates).
 
-    __tablename__ = "slack_rate_limits"
+    ``tokens`` may be negative: slots handed out ahead to rows that wait for them.
+    """
 
-    key: Mapped[str] = mapped_column(String(128), primary_key=True)
-    window_start: Mapped[datetime] = mapped_column(UtcDateTime)
-    used: Mapped[int] = mapped_column(default=0)
+    __tablename__ = "rate_budgets"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class IntegrationStatus(Base):
+    """What the senders last saw of an integration, read by ``GET /status`` on every replica."""
+
+    __tablename__ = "integration_status"
+
+    target: Mapped[str] = mapped_column(String(16), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))  # ok, failing, stopped
+    detail: Mapped[str] = mapped_column(Text, default="")
+    since: Mapped[datetime] = mapped_column(UtcDateTime)
+    checked_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class IncidentEscalation(Base):
@@ -254,16 +271,6 @@ class RunbookRun(Base):
     deadline_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     next_check_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-
-
-class JiraRequestBudget(Base):
-    """A token bucket of Jira requests shared by every worker on the database."""
-
-    __tablename__ = "jira_request_budget"
-
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    tokens: Mapped[float] = mapped_column(Float)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class JiraCreateAttempt(Base):

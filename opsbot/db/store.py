@@ -272,3 +272,45 @@ def outbox_backlog(session: Session, now: datetime) -> tuple[int, float]:
     if oldest.tzinfo is None:  # aggregate results bypass the column type on SQLite
         oldest = datetime.fromisoformat(str(oldest)).replace(tzinfo=now.tzinfo)
     return int(n), max(0.0, (now - oldest).total_seconds())
+
+
+def outbox_counts(session: Session) -> dict[tuple[str, str], int]:
+    """Return outbox row counts by (target, state)."""
+    stmt = select(OutboxRow.target, OutboxRow.state, func.count()).group_by(
+        OutboxRow.target, OutboxRow.state
+    )
+    return {(str(t), str(s)): int(n) for t, s, n in session.execute(stmt).all()}
+
+
+def list_outbox(session: Session, *, dead: bool, limit: int) -> Sequence[OutboxRow]:
+    """Return undelivered outbox rows (or only dead ones), oldest first."""
+    states = ("dead",) if dead else ("pending", "sending", "dead")
+    stmt = select(OutboxRow).where(OutboxRow.state.in_(states)).order_by(OutboxRow.id).limit(limit)
+    return session.execute(stmt).scalars().all()
+
+
+def replay_outbox(session: Session, ids: Sequence[int] | None, now: datetime) -> list[int]:
+    """Make dead rows (all of them when ``ids`` is None) pending again; return the replayed ids.
+
+    A replayed row starts afresh: no failed calls and a new give-up clock. A
+    dead coalesced row whose key already has a pending row is folded into it.
+    """
+    stmt = select(OutboxRow).where(OutboxRow.state == "dead").order_by(OutboxRow.id)
+    if ids is not None:
+        stmt = stmt.where(OutboxRow.id.in_(ids))
+    replayed = []
+    for row in session.execute(stmt.with_for_update()).scalars():
+        if row.coalesce_key and _pending_key(session, row.coalesce_key):
+            row.state, row.updated_at = "skipped", now
+            continue
+        row.state, row.attempts, row.due_at = "pending", 0, now
+        row.created_at = row.updated_at = now
+        row.locked_until = row.reserved_slot = None
+        session.flush()
+        replayed.append(row.id)
+    return replayed
+
+
+def _pending_key(session: Session, key: str) -> bool:
+    stmt = select(OutboxRow.id).where(OutboxRow.coalesce_key == key, OutboxRow.state == "pending")
+    return session.execute(stmt.limit(1)).first() is not None

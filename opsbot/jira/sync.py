@@ -7,10 +7,15 @@ lag behind a write, so the search is repeated for ``search_lag`` before a
 second create is allowed. Two workers never hold the same outbox row, and the
 row outlives a worker that died mid-call.
 
-Faults: 429/503 honour ``Retry-After``; other 5xx and lost answers are
-retried by the outbox with backoff; a 4xx that can never succeed is
-dead-lettered with Jira's error text; 401/403 stop the sender (``/readyz``
-says so) until opsbot restarts with working credentials.
+Faults: a 429/503 with ``Retry-After`` waits that long, uncharged; other 5xx
+and lost answers are failed calls, retried by the outbox with backoff; a 4xx
+that can never succeed is dead-lettered with Jira's error text; 401/403 stop
+the sender: its rows wait, uncharged, and one call a minute probes the
+credentials; the first that works drains them. ``GET /status`` shows it.
+
+Budget: the shared request bucket is charged only for a call that will be
+made (the ticket exists, the sender runs), and a short bucket hands the row a
+slot ahead instead of a failed attempt.
 """
 
 from __future__ import annotations
@@ -39,8 +44,10 @@ from opsbot.jira.client import (
     request_body,
 )
 from opsbot.jira.config import JiraConfig, jira_config
-from opsbot.outbox.ports import OutboxItem, PermanentFailure, RetryLater, Sent
+from opsbot.outbox.budget import holds_reservation
+from opsbot.outbox.ports import OutboxItem, PermanentFailure, RetryLater, Sent, Wait
 from opsbot.outbox.queue import queue_effects
+from opsbot.outbox.status import SenderGate
 from opsbot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -48,7 +55,6 @@ log = logging.getLogger(__name__)
 ACTIVE = ("open", "acknowledged")
 NO_TICKET_YET = 60.0
 LAG_POLL = 5.0
-STOPPED_RETRY = 300.0
 RETRYABLE = (429, 500, 502, 503, 504)
 # requests each kind of send makes, charged to the shared budget up front
 COST = {"create": 2, "digest": 1, "priority": 4, "resolve": 3, "reopen": 3, "comment": 1}
@@ -73,37 +79,44 @@ class JiraSync:
         }
 
     def send(self, item: OutboxItem) -> Sent:
-        """Deliver one row; raise RetryLater or PermanentFailure when it did not happen."""
-        if self.health.stopped:
-            raise RetryLater(f"Jira delivery is stopped: {self.health.stopped}", STOPPED_RETRY)
+        """Deliver one row; raise Wait, RetryLater or PermanentFailure when it did not happen."""
+        self.health.admit()
         handler = self.handlers.get(item.kind)
         if handler is None or item.incident_id is None:
             raise PermanentFailure(f"unknown Jira outbox row kind {item.kind!r}")
-        wait = take_budget(
-            self.rt.sessions,
-            rate=self.rt.settings.jira_requests_per_second,
-            cost=COST[item.kind],
-            now=self.rt.clock(),
-        )
-        if wait:
-            raise RetryLater("Jira request budget spent", wait)
         incident = self._load(item.incident_id)
+        if item.kind != "create" and not incident.jira_key:
+            raise Wait("the incident has no ticket yet", NO_TICKET_YET)
+        self._take_budget(item)
         try:
-            return handler(item, incident)
+            sent = handler(item, incident)
         except JiraError as exc:
             raise self._failure(item, exc) from None
         except JiraUnreachable as exc:
+            self.health.failing(str(exc))
             raise RetryLater(str(exc)) from None
+        self.health.succeeded()
+        return sent
+
+    def _take_budget(self, item: OutboxItem) -> None:
+        now = self.rt.clock()
+        if holds_reservation(item.reserved_slot, now):
+            return
+        rate = self.rt.settings.jira_requests_per_second
+        wait = take_budget(self.rt.sessions, rate=rate, cost=COST[item.kind], now=now)
+        if wait:
+            raise Wait("Jira request budget spent", wait, reserved=True)
 
     def _failure(self, item: OutboxItem, exc: JiraError) -> Exception:
         if exc.status in (401, 403):
-            stopped = f"Jira refused opsbot's credentials ({exc.status}): {exc.text}"
-            self.health.stopped = stopped
-            log.error("Jira delivery stopped: %s", stopped)
             self.rt.metrics.inc("opsbot_jira_errors_total", kind="auth")
-            return RetryLater(stopped, STOPPED_RETRY)
+            return self.health.stop(f"Jira refused opsbot's credentials ({exc.status}): {exc.text}")
         if exc.status in RETRYABLE:
-            return RetryLater(f"Jira answered {exc.status}: {exc.text}", exc.retry_after)
+            reason = f"Jira answered {exc.status}: {exc.text}"
+            self.health.failing(reason)
+            if exc.retry_after is not None:
+                return Wait(reason, exc.retry_after)
+            return RetryLater(reason)
         log.error("Jira rejected %s for incident %s: %s", item.kind, item.incident_id, exc.text)
         self.rt.metrics.inc("opsbot_jira_errors_total", kind="rejected")
         return PermanentFailure(f"Jira answered {exc.status}: {exc.text}")
@@ -129,9 +142,7 @@ class JiraSync:
                 log.info("adopted ticket %s for incident %d", found, incident.id)
                 return self._created(item, incident, found)
             if now - attempted < self.config.search_lag:
-                raise RetryLater(
-                    "a create may have applied; waiting for Jira's search index", LAG_POLL
-                )
+                raise Wait("a create may have applied; waiting for Jira's search index", LAG_POLL)
         self._mark_attempt(incident.id, now)
         try:
             key = self._send_create(incident)
@@ -171,7 +182,9 @@ class JiraSync:
         return self.tickets.create_issue(fields)
 
     def _created(self, item: OutboxItem, incident: Incident, key: str) -> Sent:
-        self._clear_attempt(incident.id)
+        # The attempt row stays: the worker may die before it stores the key, and the
+        # next attempt must then search rather than create. Once the key is stored,
+        # ``incident.jira_key`` answers first and the row is inert.
         linked = item.payload.get("link")
         if linked:
             try:
@@ -218,7 +231,7 @@ class JiraSync:
 
     def _key(self, incident: Incident) -> str:
         if not incident.jira_key:
-            raise RetryLater("the incident has no ticket yet", NO_TICKET_YET)
+            raise Wait("the incident has no ticket yet", NO_TICKET_YET)
         return incident.jira_key
 
     def _digest(self, item: OutboxItem, incident: Incident) -> Sent:
@@ -360,19 +373,8 @@ def _successor(old: Incident, now: datetime) -> Incident:
     return Incident(**values)
 
 
-class JiraHealth:
-    """Why Jira delivery is stopped (401/403 from Jira), shown on /readyz; None while it runs."""
-
-    def __init__(self) -> None:
-        self.stopped: str | None = None
-
-    def check(self) -> str | None:
-        """Return the readiness problem, or None."""
-        return self.stopped
-
-
-def jira_parts(rt: Runtime) -> tuple[JiraTickets, JiraHealth]:
-    """Return this process's Jira adapter and health, built once with the readiness hook."""
+def jira_parts(rt: Runtime) -> tuple[JiraTickets, SenderGate]:
+    """Return this process's Jira adapter and sender gate, built once."""
     parts = rt.integrations.get("jira")
     if parts is None:
         settings = rt.settings
@@ -384,10 +386,10 @@ def jira_parts(rt: Runtime) -> tuple[JiraTickets, JiraHealth]:
             cloud=settings.jira_cloud,
             timeout=settings.jira_timeout_seconds,
         )
-        health = JiraHealth()
-        parts = (tickets, health)
+        # read the runtime's clock at each call: a test may swap it after the app is built
+        gate = SenderGate("jira", rt.sessions, lambda: rt.clock())
+        parts = (tickets, gate)
         rt.integrations["jira"] = parts
-        rt.readiness.append(health.check)
     return parts  # type: ignore[no-any-return]
 
 

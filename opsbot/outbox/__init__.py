@@ -1,6 +1,6 @@
 """The outbox: every call to Jira or Slack is a row, delivered later with retries."""
 
-from opsbot.outbox.ports import OutboxItem, PermanentFailure, RetryLater, Sender, Sent
+from opsbot.outbox.ports import OutboxItem, PermanentFailure, RetryLater, Sender, Sent, Wait
 from opsbot.outbox.queue import queue_effects
 from opsbot.outbox.worker import OutboxWorker, backoff_seconds
 
@@ -11,6 +11,7 @@ __all__ = [
     "RetryLater",
     "Sender",
     "Sent",
+    "Wait",
     "backoff_seconds",
     "queue_effects",
 ]

@@ -19,6 +19,8 @@ class OutboxItem:
     payload: Mapping[str, Any]
     attempts: int
     created_at: datetime
+    # the moment a rate budget slot was reserved for this row (see ``Wait``), or None
+    reserved_slot: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -29,12 +31,31 @@ class Sent:
 
 
 class RetryLater(Exception):
-    """A transient failure; ``retry_after`` (seconds) is honoured when the far side gave one."""
+    """A real call that failed for now; it counts as an attempt (see ``Wait`` for waits)."""
 
     def __init__(self, reason: str, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+
+
+class Wait(Exception):
+    """The call was not made, or the far side said when to come back: reschedule, uncharged.
+
+    ``reserved`` means the sender took a rate budget slot ``seconds`` from now
+    for this row, so the row may call then without taking another. ``hold``
+    means the sender is stopped (credentials refused): the row is kept however
+    old it grows, until the sender works again.
+    """
+
+    def __init__(
+        self, reason: str, seconds: float, *, reserved: bool = False, hold: bool = False
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.seconds = max(0.0, seconds)
+        self.reserved = reserved
+        self.hold = hold
 
 
 class PermanentFailure(Exception):

@@ -6,7 +6,18 @@ Rows are claimed in a short transaction (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL, so many workers share the table) by moving them to ``sending``
 with a lease; the call runs outside any transaction; the result is written in
 another. A worker that dies mid-call leaves a lease that expires, and the row
-is claimed again: senders must be idempotent (Jira searches before creating).
+is claimed again (that counts as a failed call): senders must be idempotent
+(Jira searches before creating, Slack checks the stored card).
+
+Attempts mean attempts: only a real call that failed (``RetryLater`` or an
+unexpected error) is charged. A ``Wait`` (a rate budget slot, a Retry-After,
+a stopped sender) reschedules the row for exactly when it asks, uncharged. A
+row gives up after ``max_attempts`` failed calls or when it is older than
+``give_up_after``; a row held by a stopped sender never ages out.
+
+Fair draining: due rows are claimed first-card and first-ticket first, then
+by due time, so in a burst every incident's card and ticket go out before any
+update or digest.
 """
 
 from __future__ import annotations
@@ -17,19 +28,23 @@ import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from opsbot.db.models import Incident, OutboxRow
 from opsbot.db.session import transaction
 from opsbot.metrics import Metrics
-from opsbot.outbox.ports import OutboxItem, PermanentFailure, RetryLater, Sender
+from opsbot.outbox.ports import OutboxItem, PermanentFailure, RetryLater, Sender, Wait
 
 log = logging.getLogger(__name__)
 
 BACKOFF_BASE = 2.0
 BACKOFF_CAP = 15 * 60.0
 LEASE = timedelta(minutes=5)
+GIVE_UP_AFTER = timedelta(hours=24)
+MAX_ATTEMPTS = 150
+# the first call about an incident: claimed before any update, digest or thread note
+FIRST_KINDS = ("create", "post")
 
 
 def backoff_seconds(attempts: int, rng: Callable[[], float] = random.random) -> float:
@@ -47,7 +62,8 @@ class OutboxWorker:
         senders: Mapping[str, Sender],
         *,
         metrics: Metrics,
-        max_attempts: int = 12,
+        max_attempts: int = MAX_ATTEMPTS,
+        give_up_after: timedelta = GIVE_UP_AFTER,
         batch: int = 20,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: Callable[[], float] = random.random,
@@ -56,6 +72,7 @@ class OutboxWorker:
         self.senders = dict(senders)
         self.metrics = metrics
         self.max_attempts = max_attempts
+        self.give_up_after = give_up_after
         self.batch = batch
         self.clock = clock
         self.rng = rng
@@ -89,8 +106,9 @@ class OutboxWorker:
                     _finish(session, row.id, now, state="skipped", error="integration off")
                     self.metrics.inc("opsbot_outbox_total", target=row.target, outcome="skipped")
                     continue
+                if row.state == "sending":  # a worker died holding it: that call failed
+                    row.attempts += 1
                 row.state, row.locked_until, row.updated_at = "sending", now + LEASE, now
-                row.attempts += 1
                 items.append(_item(row))
         return items
 
@@ -99,6 +117,8 @@ class OutboxWorker:
         sender = self.senders[item.target]
         try:
             sent = sender.send(item)
+        except Wait as exc:
+            self._wait(item, exc)
         except RetryLater as exc:
             self._retry(item, exc.reason, exc.retry_after)
         except PermanentFailure as exc:
@@ -109,7 +129,7 @@ class OutboxWorker:
         else:
             now = self.clock()
             with transaction(self.factory) as session:
-                _finish(session, item.id, now, state="done")
+                _finish(session, item.id, now, state="done", keep_error=True)
                 if sent.incident_updates and item.incident_id is not None:
                     session.execute(
                         update(Incident)
@@ -119,11 +139,15 @@ class OutboxWorker:
             self.metrics.inc("opsbot_outbox_total", target=item.target, outcome="sent")
 
     def _retry(self, item: OutboxItem, reason: str, retry_after: float | None) -> None:
-        if item.attempts >= self.max_attempts:
-            self._dead(item, f"gave up after {item.attempts} attempts: {reason}")
-            return
-        delay = retry_after if retry_after is not None else backoff_seconds(item.attempts, self.rng)
+        failed = item.attempts + 1
         now = self.clock()
+        if failed >= self.max_attempts:
+            self._dead(item, f"gave up after {failed} failed calls: {reason}")
+            return
+        if now - item.created_at >= self.give_up_after:
+            self._dead(item, f"gave up after {_age(now - item.created_at)}: {reason}")
+            return
+        delay = retry_after if retry_after is not None else backoff_seconds(failed, self.rng)
         log.warning(
             "outbox row %d (%s %s) failed: %s; retry in %.1fs",
             item.id,
@@ -132,19 +156,46 @@ class OutboxWorker:
             reason,
             delay,
         )
-        with transaction(self.factory) as session:
-            session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id == item.id)
-                .values(
-                    state="pending",
-                    due_at=now + timedelta(seconds=delay),
-                    locked_until=None,
-                    last_error=reason[:2000],
-                    updated_at=now,
-                )
-            )
+        self._reschedule(item, now + timedelta(seconds=delay), attempts=failed, error=reason)
         self.metrics.inc("opsbot_outbox_total", target=item.target, outcome="retried")
+
+    def _wait(self, item: OutboxItem, wait: Wait) -> None:
+        now = self.clock()
+        if not wait.hold and now - item.created_at >= self.give_up_after:
+            self._dead(item, f"gave up after {_age(now - item.created_at)}: {wait.reason}")
+            return
+        due = now + timedelta(seconds=wait.seconds)
+        log.debug("outbox row %d waits %.1fs: %s", item.id, wait.seconds, wait.reason)
+        self._reschedule(
+            item,
+            due,
+            reserved=due if wait.reserved else None,
+            error=wait.reason if wait.hold else None,
+        )
+        self.metrics.inc("opsbot_outbox_total", target=item.target, outcome="waited")
+
+    def _reschedule(
+        self,
+        item: OutboxItem,
+        due: datetime,
+        *,
+        attempts: int | None = None,
+        reserved: datetime | None = None,
+        error: str | None = None,
+    ) -> None:
+        values: dict[str, object] = {
+            "state": "pending",
+            "due_at": due,
+            "locked_until": None,
+            "reserved_slot": reserved,
+            "updated_at": self.clock(),
+        }
+        if attempts is not None:
+            values["attempts"] = attempts
+        if error is not None:
+            values["last_error"] = error[:2000]
+        with transaction(self.factory) as session:
+            session.execute(update(OutboxRow).where(OutboxRow.id == item.id).values(**values))
 
     def _dead(self, item: OutboxItem, reason: str) -> None:
         log.error(
@@ -158,23 +209,39 @@ class OutboxWorker:
 def _due(now: datetime, limit: int):  # type: ignore[no-untyped-def]
     pending = and_(OutboxRow.state == "pending", OutboxRow.due_at <= now)
     abandoned = and_(OutboxRow.state == "sending", OutboxRow.locked_until < now)
+    first = case((OutboxRow.kind.in_(FIRST_KINDS), 0), else_=1)
     return (
         select(OutboxRow)
         .where(or_(pending, abandoned))
-        .order_by(OutboxRow.due_at, OutboxRow.id)
+        .order_by(first, OutboxRow.due_at, OutboxRow.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
 
 
 def _finish(
-    session: Session, row_id: int, now: datetime, *, state: str, error: str | None = None
+    session: Session,
+    row_id: int,
+    now: datetime,
+    *,
+    state: str,
+    error: str | None = None,
+    keep_error: bool = False,
 ) -> None:
-    session.execute(
-        update(OutboxRow)
-        .where(OutboxRow.id == row_id)
-        .values(state=state, locked_until=None, updated_at=now, last_error=error and error[:2000])
-    )
+    values: dict[str, object] = {
+        "state": state,
+        "locked_until": None,
+        "reserved_slot": None,
+        "updated_at": now,
+    }
+    if not keep_error:  # a delivered row keeps the last error it overcame, for the record
+        values["last_error"] = error and error[:2000]
+    session.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(**values))
+
+
+def _age(age: timedelta) -> str:
+    hours = age.total_seconds() / 3600
+    return f"{hours:.1f} h"
 
 
 def _item(row: OutboxRow) -> OutboxItem:
@@ -186,4 +253,5 @@ def _item(row: OutboxRow) -> OutboxItem:
         payload=dict(row.payload or {}),
         attempts=row.attempts,
         created_at=row.created_at,
+        reserved_slot=row.reserved_slot,
     )

@@ -5,34 +5,40 @@ Kinds: ``post`` posts the card to the routed channel (the incident's
 ``update`` re-renders the card in place from the incident's current state;
 ``thread`` replies in the card's thread; ``notify`` posts ``payload.text`` to
 ``payload.channel`` (escalation notices). Slack's limits are honoured across
-every worker through windows kept in the database: at most one message per
-channel per second and a workspace budget for ``chat.update``.
+every worker through token buckets kept in the database: one message per
+channel per second and a workspace budget of 50 ``chat.update`` a minute. A
+short bucket hands the row a slot ahead (``Wait``, uncharged), so a burst to
+one channel goes out at exactly one card a second.
+
+A 429 waits its ``Retry-After``, uncharged. A refused token (``invalid_auth``,
+``token_revoked``, …) stops the sender: rows are held, one call a minute
+probes the token, and the first that works drains them (``GET /status``
+shows it; ``/readyz`` does not depend on Slack).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
 
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
-
-from opsbot.db.models import Incident, SlackRateLimit
-from opsbot.db.session import is_postgres, transaction
-from opsbot.outbox.ports import OutboxItem, PermanentFailure, RetryLater, Sent
+from opsbot.db.models import Incident
+from opsbot.db.session import transaction
+from opsbot.outbox.budget import holds_reservation, take
+from opsbot.outbox.ports import OutboxItem, PermanentFailure, RetryLater, Sent, Wait
+from opsbot.outbox.status import SenderGate
 from opsbot.runtime import Runtime
 from opsbot.slack.client import SlackCallError, SlackChat, card_text, incident_card
 
 log = logging.getLogger(__name__)
 
-POST_WINDOW = timedelta(seconds=1)
-UPDATE_BUDGET = 50
-UPDATE_WINDOW = timedelta(minutes=1)
+# (per second, burst) of each bucket: chat.postMessage one a second per channel,
+# chat.update Tier 3 (50 a minute) for the workspace
+POST_RATE = (1.0, 1.0)
+UPDATE_RATE = (50 / 60, 50.0)
 NOT_POSTED_RETRY = 5.0
+RATE_LIMITED_DEFAULT = 30.0
 
-# Errors no retry can fix; the auth ones also make /readyz fail.
+# Errors no retry can fix; the auth ones stop the sender until the token works again.
 AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked"})
 PERMANENT_ERRORS = AUTH_ERRORS | {
     "channel_not_found",
@@ -47,59 +53,21 @@ PERMANENT_ERRORS = AUTH_ERRORS | {
 }
 
 
-class SlackHealth:
-    """What the last Slack call said about the token, for ``/readyz``."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.problem: str | None = None
-
-    def record(self, error: str | None) -> None:
-        """Remember an auth failure, or clear it after a successful call."""
-        with self._lock:
-            if error is None:
-                self.problem = None
-            elif error in AUTH_ERRORS:
-                self.problem = (
-                    f"Slack refused the bot token ({error}): check OPSBOT_SLACK_BOT_TOKEN."
-                )
-
-    def check(self) -> str | None:
-        """Return the readiness problem, or None when Slack accepted the token."""
-        with self._lock:
-            return self.problem
-
-
-def reserve(session: Session, key: str, limit: int, window: timedelta, now: datetime) -> float:
-    """Take one call from a shared window; return 0, or the seconds to wait for the next."""
-    dialect = postgresql if is_postgres(session) else sqlite
-    session.execute(
-        dialect.insert(SlackRateLimit)
-        .values(key=key, window_start=now, used=0)
-        .on_conflict_do_nothing(index_elements=["key"])
-    )
-    row = session.get(SlackRateLimit, key, with_for_update=True, populate_existing=True)
-    assert row is not None
-    if now - row.window_start >= window or now < row.window_start:
-        row.window_start, row.used = now, 0
-    if row.used >= limit:
-        return max(0.1, (row.window_start + window - now).total_seconds())
-    row.used += 1
-    return 0.0
-
-
 class SlackSync:
     """Delivers the outbox rows of target ``slack``."""
 
     target = "slack"
 
-    def __init__(self, rt: Runtime, chat: SlackChat, health: SlackHealth) -> None:
+    def __init__(self, rt: Runtime, chat: SlackChat, health: SenderGate) -> None:
         self.rt = rt
         self.chat = chat
         self.health = health
+        self.reserved = False
 
     def send(self, item: OutboxItem) -> Sent:
         """Perform one Slack call for an outbox row, rendering from the incident's state now."""
+        self.health.admit()
+        self.reserved = holds_reservation(item.reserved_slot, self.rt.clock())
         if item.kind == "notify":
             channel = str(item.payload.get("channel") or self._default_channel())
             return self._call(item, lambda: self._notify(channel, str(item.payload["text"])))
@@ -107,7 +75,7 @@ class SlackSync:
         if item.kind == "post":
             return self._call(item, lambda: self._post(incident))
         if not incident.slack_ts or not incident.slack_channel:
-            raise RetryLater("the card is not posted yet", NOT_POSTED_RETRY)
+            raise Wait("the card is not posted yet", NOT_POSTED_RETRY)
         if item.kind == "update":
             return self._call(item, lambda: self._update(incident))
         if item.kind == "thread":
@@ -132,13 +100,13 @@ class SlackSync:
         if incident.slack_ts and incident.slack_channel:
             return Sent()  # posted before a lease expired; never post twice
         channel = incident.slack_channel or self._default_channel()
-        self._take(f"post:{channel}", 1, POST_WINDOW)
+        self._take(f"post:{channel}", POST_RATE)
         blocks = incident_card(incident, jira_url=self.rt.settings.jira_url)
         channel_id, ts = self.chat.post(channel, card_text(incident), blocks)
         return Sent({"slack_channel": channel_id, "slack_ts": ts})
 
     def _update(self, incident: Incident) -> Sent:
-        self._take("update", UPDATE_BUDGET, UPDATE_WINDOW)
+        self._take("update", UPDATE_RATE)
         assert incident.slack_channel and incident.slack_ts
         blocks = incident_card(incident, jira_url=self.rt.settings.jira_url)
         self.chat.update(incident.slack_channel, incident.slack_ts, card_text(incident), blocks)
@@ -146,46 +114,61 @@ class SlackSync:
 
     def _thread(self, incident: Incident, text: str) -> Sent:
         assert incident.slack_channel and incident.slack_ts
-        self._take(f"post:{incident.slack_channel}", 1, POST_WINDOW)
+        self._take(f"post:{incident.slack_channel}", POST_RATE)
         self.chat.reply(incident.slack_channel, incident.slack_ts, text)
         return Sent()
 
     def _notify(self, channel: str, text: str) -> Sent:
-        self._take(f"post:{channel}", 1, POST_WINDOW)
+        self._take(f"post:{channel}", POST_RATE)
         self.chat.post(channel, text)
         return Sent()
 
-    def _take(self, key: str, limit: int, window: timedelta) -> None:
+    def _take(self, key: str, rate: tuple[float, float]) -> None:
+        if self.reserved:
+            return
         with transaction(self.rt.sessions) as session:
-            wait = reserve(session, key, limit, window, self.rt.clock())
+            wait = take(
+                session, f"slack:{key}", rate=rate[0], capacity=rate[1], cost=1, now=self.rt.clock()
+            )
         if wait:
-            raise RetryLater(f"Slack rate budget {key} spent", wait)
+            raise Wait(f"Slack rate budget {key} spent", wait, reserved=True)
 
     def _call(self, item: OutboxItem, call: Callable[[], Sent]) -> Sent:
         try:
             sent = call()
         except SlackCallError as exc:
-            self.rt.metrics.inc("opsbot_slack_errors_total", error=exc.error)
-            self.health.record(exc.error)
-            if exc.status == 429:
-                raise RetryLater(f"Slack rate limited {item.kind}", exc.retry_after) from None
-            if exc.error in PERMANENT_ERRORS:
-                raise PermanentFailure(f"Slack {item.kind} failed: {exc.error}") from None
-            raise RetryLater(f"Slack {item.kind} failed: {exc.error}") from None
-        self.health.record(None)
+            raise self._failure(item, exc) from None
+        self.health.succeeded()
         return sent
 
+    def _failure(self, item: OutboxItem, exc: SlackCallError) -> Exception:
+        self.rt.metrics.inc("opsbot_slack_errors_total", error=exc.error)
+        reason = f"Slack {item.kind} failed: {exc.error}"
+        if exc.error in AUTH_ERRORS:
+            return self.health.stop(
+                f"Slack refused the bot token ({exc.error}): check OPSBOT_SLACK_BOT_TOKEN"
+            )
+        if exc.status == 429:
+            self.health.failing(f"Slack rate limited {item.kind}")
+            wait = exc.retry_after if exc.retry_after is not None else RATE_LIMITED_DEFAULT
+            return Wait(f"Slack rate limited {item.kind}", wait)
+        if exc.error in PERMANENT_ERRORS:
+            return PermanentFailure(reason)
+        self.health.failing(reason)
+        return RetryLater(reason)
 
-def slack_parts(rt: Runtime) -> tuple[SlackChat, SlackHealth]:
-    """Return this process's Slack client and health, built once with the readiness hook."""
+
+def slack_parts(rt: Runtime) -> tuple[SlackChat, SenderGate]:
+    """Return this process's Slack client and sender gate, built once."""
     parts = rt.integrations.get("slack")
     if parts is None:
         token = rt.settings.slack_bot_token
         assert token is not None, "Slack is not configured"
-        health = SlackHealth()
-        parts = (SlackChat(token.get_secret_value(), rt.settings.slack_api_url), health)
+        chat = SlackChat(token.get_secret_value(), rt.settings.slack_api_url)
+        # read the runtime's clock at each call: a test may swap it after the app is built
+        gate = SenderGate("slack", rt.sessions, lambda: rt.clock())
+        parts = (chat, gate)
         rt.integrations["slack"] = parts
-        rt.readiness.append(health.check)
     return parts  # type: ignore[no-any-return]
 
 

@@ -20,6 +20,15 @@ posts and answers ``ok`` like hooks.slack.com.
 Faults: ``rate_limit(method, times, retry_after)``; channels in
 ``not_member`` answer ``not_in_channel``; unknown channels
 ``channel_not_found``.
+
+Limits and outages on ``clock``, as Slack documents them
+(docs.slack.dev/apis/web-api/rate-limits): with ``post_limit`` on,
+chat.postMessage allows one message per second per channel (a 1 ms
+tolerance for timestamp rounding) and answers 429 ``ratelimited`` with
+``Retry-After: 1`` beyond it; ``storm_until`` answers every call 429 with
+``Retry-After: storm_retry_after`` until then; ``refuse_until`` answers
+``invalid_auth`` until then (a revoked token, then a fixed one).
+``rate_limited`` counts the 429s it gave.
 """
 
 from __future__ import annotations
@@ -27,7 +36,8 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +81,13 @@ class FakeSlack:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
+    clock: Callable[[], float] = time.time
+    post_limit: bool = False
+    storm_until: float | None = None
+    storm_retry_after: int = 30
+    refuse_until: float | None = None
+    rate_limited: int = 0
+    _last_post: dict[str, float] = field(default_factory=dict)
     _faults: dict[str, list[float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -108,16 +125,20 @@ class FakeSlack:
         with self._lock:
             waits = self._faults.get(method)
             if waits:
-                wait = waits.pop(0)
-                body = json.dumps({"ok": False, "error": "ratelimited"})
-                headers = {"Retry-After": str(int(wait))}
-                return Response(body, 429, headers, content_type="application/json")
+                return self._ratelimited(waits.pop(0))
+            if self.storm_until is not None and self.clock() < self.storm_until:
+                return self._ratelimited(self.storm_retry_after)
         auth = request.headers.get("Authorization", "")
         if not auth:
             return _answer({"ok": False, "error": "not_authed"})
-        if auth != f"Bearer {self.token}":
+        refused = self.refuse_until is not None and self.clock() < self.refuse_until
+        if refused or auth != f"Bearer {self.token}":
             return _answer({"ok": False, "error": "invalid_auth"})
         args = _arguments(request)
+        if method == "chat.postMessage" and self.post_limit:
+            with self._lock:
+                if not self._may_post(str(args.get("channel", ""))):
+                    return self._ratelimited(1)
         handler = getattr(self, "m_" + method.replace(".", "_"), None)
         if handler is None:
             return _answer({"ok": False, "error": "unknown_method"})
@@ -126,6 +147,22 @@ class FakeSlack:
             if answer.get("ok"):
                 self.calls.append((method, args))
         return _answer(answer)
+
+    def _ratelimited(self, wait: float) -> Response:
+        self.rate_limited += 1
+        body = json.dumps({"ok": False, "error": "ratelimited"})
+        headers = {"Retry-After": str(int(wait))}
+        return Response(body, 429, headers, content_type="application/json")
+
+    def _may_post(self, channel: str) -> bool:
+        key = channel.lstrip("#")
+        key = self.channels.get(key, key)
+        now = self.clock()
+        last = self._last_post.get(key)
+        if last is not None and now - last < 0.999:
+            return False
+        self._last_post[key] = now
+        return True
 
     def m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {

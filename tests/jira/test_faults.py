@@ -106,25 +106,32 @@ def test_a_field_jira_rejects_is_dead_lettered_with_jiras_text(
     assert rt.metrics.value("opsbot_jira_errors_total", kind="rejected") == 1
 
 
-def test_bad_credentials_stop_the_sender_and_show_on_readyz(
+def test_bad_credentials_hold_the_rows_and_a_probe_drains_them_once_fixed(
     settings, fake, make_app, config_path, clock
 ) -> None:
     write_config(config_path)
     app = make_app(jira_settings(settings, fake, jira_token="wrong-token"))
     rt = app.extensions["opsbot"]
     client = app.test_client()
-    assert client.get("/readyz").status_code == 200
     ingest(rt, clock)
     work = worker(rt, clock)
     drain(work)
-    answer = client.get("/readyz")
-    assert answer.status_code == 503
-    assert "Jira refused opsbot's credentials (401)" in answer.get_json()["detail"]
+    assert client.get("/readyz").status_code == 200  # intake stays in the load balancer
+    status = client.get("/status").get_json()["integrations"]["jira"]
+    assert status["state"] == "stopped" and "credentials (401)" in status["detail"]
+    assert "wrong-token" not in str(status)
     calls = len(fake.calls)
-    clock.advance(minutes=10)
+    clock.advance(seconds=59)
     drain(work)
-    assert len(fake.calls) == calls  # stopped: Jira is not asked again
-    assert [r.state for r in jira_rows(rt)] == ["pending"]
+    assert len(fake.calls) == calls  # stopped: Jira is not asked again before the probe
+    [row] = jira_rows(rt)
+    assert (row.state, row.attempts) == ("pending", 0)  # held, never charged
+    fake.token = "wrong-token"  # the administrator fixes the credentials
+    clock.advance(seconds=1)
+    drain(work)
+    assert [(r.state, r.attempts) for r in jira_rows(rt)] == [("done", 0)]
+    assert client.get("/status").get_json()["integrations"]["jira"]["state"] == "ok"
+    assert 'opsbot_integration_up{target="jira"} 1' in client.get("/metrics").text
 
 
 def test_the_request_budget_is_shared_by_workers_on_one_database(rt, clock, settings) -> None:
@@ -133,9 +140,15 @@ def test_the_request_budget_is_shared_by_workers_on_one_database(rt, clock, sett
         others = make_sessionmaker(other)
         assert take_budget(rt.sessions, rate=2, cost=1, now=clock.now) == 0
         assert take_budget(others, rate=2, cost=1, now=clock.now) == 0
+        # short: a slot ahead is handed out, and the next one after it
         assert take_budget(rt.sessions, rate=2, cost=1, now=clock.now) == 0.5
-        clock.advance(seconds=0.5)
-        assert take_budget(others, rate=2, cost=1, now=clock.now) == 0
+        assert take_budget(others, rate=2, cost=1, now=clock.now) == 1.0
+        clock.advance(seconds=1)  # both reserved slots have come; the bucket is empty
+        assert take_budget(others, rate=2, cost=1, now=clock.now) == 0.5
+        clock.advance(seconds=10)  # refilled to its capacity, no more
+        for _ in range(2):
+            assert take_budget(rt.sessions, rate=2, cost=1, now=clock.now) == 0
+        assert take_budget(rt.sessions, rate=2, cost=1, now=clock.now) == 0.5
     finally:
         other.dispose()
 

@@ -160,16 +160,20 @@ def test_at_most_one_post_per_channel_per_second(srt, sclient, fake, signer, clo
 
 def test_update_budget_is_shared_through_the_database(srt, clock) -> None:
     from opsbot.db.session import transaction
-    from opsbot.slack.sync import UPDATE_BUDGET, UPDATE_WINDOW, reserve
+    from opsbot.outbox.budget import take
+    from opsbot.slack.sync import UPDATE_RATE
 
-    waits = []
-    for _ in range(UPDATE_BUDGET + 1):
+    rate, burst = UPDATE_RATE
+
+    def update_slot() -> float:
         with transaction(srt.sessions) as s:
-            waits.append(reserve(s, "update", UPDATE_BUDGET, UPDATE_WINDOW, clock.now))
-    assert waits[:-1] == [0.0] * UPDATE_BUDGET and waits[-1] == 60.0
+            return take(s, "slack:update", rate=rate, capacity=burst, cost=1, now=clock.now)
+
+    waits = [update_slot() for _ in range(52)]
+    # 50 at once (Slack's Tier 3), then one slot every 1.2 s handed out ahead
+    assert waits[:50] == [0.0] * 50 and waits[50:] == pytest.approx([1.2, 2.4])
     clock.advance(seconds=60)
-    with transaction(srt.sessions) as s:
-        assert reserve(s, "update", UPDATE_BUDGET, UPDATE_WINDOW, clock.now) == 0.0
+    assert update_slot() == 0.0  # the minute refilled what the reservations left
 
 
 def json_text(blocks) -> str:

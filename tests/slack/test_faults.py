@@ -19,20 +19,25 @@ def rows(rt) -> list[tuple[str, str, str | None]]:
         return [(r.kind, r.state, r.last_error) for r in found]
 
 
-def test_invalid_token_dead_letters_and_fails_readiness(
+def test_an_invalid_token_holds_the_cards_until_it_works_and_readyz_stays_up(
     settings, fake, make_app, signer, clock
 ) -> None:
     app = make_app(slack_settings(settings, fake, slack_bot_token=SecretStr("xoxb-revoked")))
     rt, client = app.extensions["opsbot"], app.test_client()
-    assert client.get("/readyz").status_code == 200
     notify(client, signer, clock, alarm_message())
     drain(rt)
-    assert rows(rt) == [("post", "dead", "Slack post failed: invalid_auth")]
-    ready = client.get("/readyz")
-    assert ready.status_code == 503
-    assert ready.json["error"] == "integration_unavailable"
-    assert "invalid_auth" in ready.json["detail"] and "xoxb" not in ready.json["detail"]
+    [(kind, state, error)] = rows(rt)
+    assert (kind, state) == ("post", "pending") and "invalid_auth" in (error or "")
+    assert client.get("/readyz").status_code == 200
+    status = client.get("/status").get_json()
+    assert status["integrations"]["slack"]["state"] == "stopped"
+    assert "xoxb" not in str(status) and status["outbox"]["slack"] == {"pending": 1}
     assert rt.metrics.value("opsbot_slack_errors_total", error="invalid_auth") == 1
+    fake.token = "xoxb-revoked"  # a working token: the workspace re-installed the app
+    clock.advance(minutes=1)
+    drain(rt)
+    assert [(k, s) for k, s, _ in rows(rt)] == [("post", "done")] and len(fake.cards()) == 1
+    assert client.get("/status").get_json()["integrations"]["slack"]["state"] == "ok"
 
 
 @pytest.mark.parametrize(
