@@ -27,6 +27,7 @@ Resolve: never — a call is an occurrence; people resolve the incident.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -130,9 +131,7 @@ def watch_list_from_config(value: object) -> tuple[Watch, ...]:
         return DEFAULT_WATCH
     if not isinstance(value, Mapping):
         raise ValueError("cloudtrail: must be a mapping with 'watch' and 'defaults'")
-    unknown = sorted(set(map(str, value)) - {"watch", "defaults"})
-    if unknown:
-        raise ValueError(f"cloudtrail: unknown key {unknown[0]!r} (known: defaults, watch)")
+    _reject_unknown(value, "cloudtrail", ("defaults", "watch"))
     defaults = value.get("defaults", True)
     if not isinstance(defaults, bool):
         raise ValueError("cloudtrail.defaults: must be true or false")
@@ -143,15 +142,21 @@ def watch_list_from_config(value: object) -> tuple[Watch, ...]:
     return (DEFAULT_WATCH if defaults else ()) + listed
 
 
+def _reject_unknown(value: Mapping, where: str, known: tuple[str, ...]) -> None:
+    unknown = sorted(set(map(str, value)) - set(known))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ValueError(
+            f"{where}.{unknown[0]}: unknown key; {hint}expected one of {', '.join(known)}"
+        )
+
+
 def watch_entry(entry: object, where: str) -> Watch:
     """Return one watch entry; raise ValueError naming ``where`` and the bad field."""
     if not isinstance(entry, Mapping):
         raise ValueError(f"{where}: must be a mapping with 'event'")
-    unknown = sorted(set(map(str, entry)) - {"event", "when", "severity", "source"})
-    if unknown:
-        raise ValueError(
-            f"{where}: unknown key {unknown[0]!r} (known: event, when, severity, source)"
-        )
+    _reject_unknown(entry, where, ("event", "when", "severity", "source"))
     name = entry.get("event")
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"{where}.event: must be a CloudTrail event name such as 'DeleteTrail'")

@@ -23,6 +23,7 @@ Resolve: running resolves (the instance is back); pending is recorded.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,9 +64,12 @@ def ec2_watch_from_config(value: object, accounts: AccountMap) -> Ec2Watch:
         return Ec2Watch(accounts=accounts)
     if not isinstance(value, Mapping):
         raise ValueError("ec2: must be a mapping with watch_environments and watch_instances")
-    unknown = sorted(set(map(str, value)) - {"watch_environments", "watch_instances"})
+    known = ("watch_environments", "watch_instances")
+    unknown = sorted(set(map(str, value)) - set(known))
     if unknown:
-        raise ValueError(f"ec2: unknown key {unknown[0]!r}")
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ValueError(f"ec2.{unknown[0]}: unknown key; {hint}expected one of {', '.join(known)}")
     lists = {}
     for key, default in (("watch_environments", ["prod"]), ("watch_instances", [])):
         items = value.get(key, default)

@@ -1,10 +1,12 @@
 """The policy schema of the YAML file: accounts, rules, priorities, silences, flapping, Slack roles.
 
 The file is read with the line-aware reader of ``yamldoc``; every problem is
-reported as ``FILE:LINE: key.path[2].key: problem``, all of them at once. The
-top-level keys the policy does not interpret (``jira``, ``escalation``,
-``patch_windows``, ...) are kept in ``Policy.extra`` as a ``yamldoc.Section``,
-so the parsers of those sections report against the lines of the same file.
+reported as ``FILE:LINE: key.path[2].key: problem``, all of them at once. A
+key nobody reads is an error (with the closest known key), at every level.
+The sections other packages parse (``SECTION_KEYS``: ``jira``,
+``escalation``, ``patch_windows``, ...) are kept in ``Policy.extra`` as a
+``yamldoc.Section``, so their parsers report against the lines of the same
+file; a rule keeps its Jira keys (``RULE_JIRA_KEYS``) in ``Rule.extra``.
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ TOP_LEVEL_KEYS = (
     "flapping",
     "slack",
 )
+# Parsed elsewhere from Policy.extra: jira/config.py, incidents/escalation.py,
+# runbooks/patch_windows.py, intake/sources_config.py (cloudtrail, ec2), runbooks/service.py.
+SECTION_KEYS = ("jira", "escalation", "patch_windows", "cloudtrail", "ec2", "runbooks")
+RUNBOOKS_SECTION_KEYS = ("approvals_channel",)
 ACCOUNT_KEYS = ("name", "environment", "team", "role_arn")
 MATCH_KEYS = (
     "source",
@@ -57,8 +63,18 @@ MATCH_KEYS = (
     "alarm_name",
     "resource",
     "labels",
+    "fingerprint",
 )
-RULE_KEYS = ("match", "priority", "jira_project", "slack_channel", "ticket", "runbook", "auto")
+RULE_OWN_KEYS = ("match", "priority", "jira_project", "slack_channel", "ticket", "runbook", "auto")
+# Read by jira/config.py from Rule.extra.
+RULE_JIRA_KEYS = (
+    "jira_issue_type",
+    "jira_request_type",
+    "components",
+    "jira_assignee",
+    "jira_fields",
+)
+RULE_KEYS = RULE_OWN_KEYS + RULE_JIRA_KEYS
 SILENCE_KEYS = ("match", "starts", "until", "reason")
 FLAPPING_KEYS = ("changes", "window")
 SLACK_KEYS = ("roles",)
@@ -86,7 +102,7 @@ def _match(doc: Document, value: Any, path: KeyPath, accounts: AccountMap | None
     before = len(doc.found)
     keys(doc, data, path, MATCH_KEYS, ())
     fields: dict[str, Any] = {}
-    for key in ("source", "detail_type", "region", "alarm_name", "resource"):
+    for key in ("source", "detail_type", "region", "alarm_name", "resource", "fingerprint"):
         if key in data:
             what = "a glob pattern (text)" if key in ("alarm_name", "resource") else "text"
             fields[key] = text(doc, data[key], (*path, key), what)
@@ -154,8 +170,7 @@ def _rule(doc: Document, value: Any, path: KeyPath, accounts: AccountMap) -> Rul
     if data is None:
         return None
     before = len(doc.found)
-    if "match" not in data:
-        doc.error(path, "missing required key 'match'")
+    keys(doc, data, path, RULE_KEYS, ("match",))
     match = _match(doc, data["match"], (*path, "match"), accounts) if "match" in data else None
     fields: dict[str, Any] = {}
     if "priority" in data:
@@ -173,7 +188,7 @@ def _rule(doc: Document, value: Any, path: KeyPath, accounts: AccountMap) -> Rul
         doc.error((*path, "auto"), "true needs a runbook to run")
     if match is None or len(doc.found) > before:
         return None
-    extra = {k: v for k, v in data.items() if k not in RULE_KEYS}
+    extra = {k: v for k, v in data.items() if k in RULE_JIRA_KEYS}
     return Rule(match=match, extra=extra, **fields)
 
 
@@ -251,6 +266,13 @@ def _slack_roles(doc: Document, value: Any) -> dict[str, tuple[str, ...]]:
     return result
 
 
+def _runbooks_section(doc: Document, value: Any) -> None:
+    data = mapping(doc, value, ("runbooks",)) or {}
+    keys(doc, data, ("runbooks",), RUNBOOKS_SECTION_KEYS, ())
+    if "approvals_channel" in data:
+        text(doc, data["approvals_channel"], ("runbooks", "approvals_channel"), "a Slack channel")
+
+
 def _list(doc: Document, given: Mapping[str, Any], key: str) -> list[Any]:
     value = given.get(key, [])
     if isinstance(value, list):
@@ -272,6 +294,9 @@ def _policy(doc: Document, data: Any) -> Policy:
     if root is None:
         return Policy.default()
     given = {key: value for key, value in root.items() if value is not None}
+    keys(doc, root, (), TOP_LEVEL_KEYS + SECTION_KEYS, ())
+    if "runbooks" in given:
+        _runbooks_section(doc, given["runbooks"])
     accounts = _accounts(doc, given.get("accounts", {}), _default_environment(doc, given))
     rules = _list(doc, given, "rules")
     silences = _list(doc, given, "silences")
@@ -280,7 +305,7 @@ def _policy(doc: Document, data: Any) -> Policy:
         if "reopen_window" in given
         else None
     )
-    extra = {key: value for key, value in root.items() if key not in TOP_LEVEL_KEYS}
+    extra = {key: value for key, value in root.items() if key in SECTION_KEYS}
     return Policy(
         accounts=accounts,
         rules=tuple(r for i, v in enumerate(rules) if (r := _rule(doc, v, ("rules", i), accounts))),
@@ -345,6 +370,7 @@ def match_to_mapping(match: Match) -> dict[str, Any]:
             "region",
             "alarm_name",
             "resource",
+            "fingerprint",
         )
         if getattr(match, key) is not None
     }

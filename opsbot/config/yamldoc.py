@@ -295,7 +295,9 @@ def choice(doc: Document, value: Any, path: KeyPath, options: Collection[str]) -
     """Return the value if it is one of the options, else record a problem and return None."""
     found = text(doc, value, path)
     if found is not None and found not in options:
-        doc.error(path, f"{found!r} is not one of {', '.join(options)}")
+        close = difflib.get_close_matches(found, options, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        doc.error(path, f"{found!r} is not one of {', '.join(options)}{hint}")
         return None
     return found
 

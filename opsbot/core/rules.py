@@ -42,7 +42,8 @@ class Match:
 
     ``alarm_name``, ``resource`` and label values are glob patterns
     (case-sensitive); ``account`` is an account id or name; ``severity`` is
-    any of the listed severities (empty: any).
+    any of the listed severities (empty: any); ``fingerprint`` is an alert's
+    exact identity (what the card's silence button matches).
     """
 
     source: str | None = None
@@ -54,6 +55,7 @@ class Match:
     alarm_name: str | None = None
     resource: str | None = None
     labels: tuple[tuple[str, str], ...] = ()
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ def matches(match: Match, alert: Alert, account: Account | None, environment: st
         and _glob(match.alarm_name, alert.alarm_name)
         and _glob(match.resource, alert.resource)
         and _labels_match(match.labels, alert.labels)
+        and _same(match.fingerprint, alert.fingerprint)
     )
 
 

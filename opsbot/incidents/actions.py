@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from opsbot.audit import audit
 from opsbot.config import match_from_mapping
 from opsbot.core.effects import effects_for_operator
+from opsbot.core.slacktext import escape
 from opsbot.db import store
 from opsbot.db.models import Incident, SilenceRow
 from opsbot.outbox.queue import queue_effects
@@ -106,9 +107,12 @@ def _apply(
     ticket: bool | None = None,
 ) -> None:
     session.flush()
-    effects = effects_for_operator(
-        action, actor=actor, note=note, ticket=_ticket(row) if ticket is None else ticket
-    )
+    ticketed = _ticket(row) if ticket is None else ticket
+    # The Slack thread note shows the names and the note as written (no mention, no link);
+    # the Jira comment keeps them as they are.
+    slack = effects_for_operator(action, actor=escape(actor), note=escape(note), ticket=False)
+    jira = effects_for_operator(action, actor=actor, note=note, ticket=ticketed)
+    effects = slack + [effect for effect in jira if effect.target != "slack"]
     queue_effects(session, row.id, effects, now)
     detail: dict[str, Any] = {"note": note} if note else {}
     audit(

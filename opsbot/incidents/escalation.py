@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from opsbot.audit import audit
-from opsbot.config.yamldoc import Document, KeyPath, document_for
+from opsbot.config.yamldoc import Document, KeyPath, document_for, keys
 from opsbot.core.durations import parse_duration
 from opsbot.core.effects import Effect
 from opsbot.core.escalation import (
@@ -38,6 +38,7 @@ from opsbot.core.escalation import (
     reminder_text,
 )
 from opsbot.core.rules import PRIORITIES
+from opsbot.core.slacktext import escape
 from opsbot.db.models import Incident, IncidentEscalation
 from opsbot.outbox.queue import queue_effects
 
@@ -59,12 +60,10 @@ def parse_escalation(extra: Mapping[str, Any]) -> EscalationPolicy:
     defaults = {key: data[key] for key in DEFAULT_KEYS if key in data}
     for key in DEFAULT_KEYS:
         _text(doc, ("escalation", key), defaults.get(key))
+    keys(doc, data, ("escalation",), DEFAULT_KEYS + PRIORITIES, ())
     steps: dict[str, Step] = {}
     for key, value in data.items():
-        if key in DEFAULT_KEYS:
-            continue
-        if key not in PRIORITIES:
-            doc.error(("escalation", key), "unknown key; expected mention, channel or P1…P5")
+        if key in DEFAULT_KEYS or key not in PRIORITIES:
             continue
         step = _step(doc, key, value, defaults)
         if step is not None:
@@ -78,9 +77,7 @@ def _step(doc: Document, priority: str, value: Any, defaults: dict[str, Any]) ->
     if not isinstance(value, dict):
         doc.error(path, "expected a mapping like {remind_every: 15m, escalate_after: 1h}")
         return None
-    for key in value:
-        if key not in STEP_KEYS:
-            doc.error((*path, key), f"unknown key; expected one of {', '.join(STEP_KEYS)}")
+    keys(doc, value, path, STEP_KEYS, ())
     durations = {key: _duration(doc, (*path, key), value.get(key)) for key in STEP_KEYS[:2]}
     texts = {
         key: _text(doc, (*path, key), value.get(key, defaults.get(key))) for key in DEFAULT_KEYS
@@ -176,7 +173,8 @@ def _apply(
 def _escalate(session: Session, incident: Incident, due: Due, now: datetime) -> list[Effect]:
     old = incident.priority
     incident.priority = due.priority
-    text = escalation_text(incident.id, incident.title, old, due.priority, due.step)
+    # The title is alert text: escaped, so the notice mentions only the configured group.
+    text = escalation_text(incident.id, escape(incident.title), old, due.priority, due.step)
     effects = [
         Effect("slack", "update", coalesce=True),
         Effect("slack", "thread", payload={"text": text}),

@@ -67,7 +67,8 @@ def _notification(rt: Runtime, message: sns.SnsMessage) -> Response:
     outcome = "duplicate" if result.duplicate else "recorded"
     rt.metrics.inc("opsbot_deliveries_total", channel="push", outcome=outcome)
     for alert, decided in zip(alerts, result.outcomes, strict=False):
-        rt.metrics.inc("opsbot_alerts_total", source=alert.source, decision=decided.action)
+        source = handlers.metric_source(alert.source)
+        rt.metrics.inc("opsbot_alerts_total", source=source, decision=decided.action)
     return jsonify(
         status=outcome,
         alerts=[
@@ -80,6 +81,12 @@ def _notification(rt: Runtime, message: sns.SnsMessage) -> Response:
 def _confirm(rt: Runtime, message: sns.SnsMessage) -> Any:
     assert message.subscribe_url is not None
     sns.check_subscribe_url(message.subscribe_url, message.topic_arn)
+    refusal = _confirmation_refusal(rt, message.topic_arn)
+    if refusal is not None:
+        log.warning("SNS subscription not confirmed (SubscribeURL not visited): %s", refusal)
+        rt.metrics.inc("opsbot_sns_subscriptions_refused_total", reason="topic_not_allowed")
+        rt.metrics.inc("opsbot_deliveries_total", channel="push", outcome="rejected_subscription")
+        return error_response("topic_not_allowed", refusal, 403)
     with transaction(rt.sessions) as session:
         seen = store.find_delivery(session, "sns", message.message_id)
         if seen is not None and seen.outcome == "confirmed":
@@ -98,6 +105,24 @@ def _confirm(rt: Runtime, message: sns.SnsMessage) -> Any:
         return error_response("confirmation_failed", detail, 502)
     log.info("confirmed the SNS subscription of %s", message.topic_arn)
     return jsonify(status="confirmed", topic_arn=message.topic_arn)
+
+
+def _confirmation_refusal(rt: Runtime, topic_arn: str) -> str | None:
+    """Return why a subscription to this topic must not be confirmed, or None if it may be."""
+    allowed = rt.settings.sns_topic_arns
+    if allowed:
+        in_list = topic_arn in allowed
+        return None if in_list else f"topic {topic_arn} is not in OPSBOT_SNS_TOPIC_ARNS"
+    parts = topic_arn.split(":")
+    owner = parts[4] if len(parts) == 6 else ""
+    account = rt.policy.accounts.find(owner) if owner else None
+    if account is not None and account.id == owner:
+        return None
+    # With no allow-list, only topics owned by the estate's own accounts may subscribe opsbot.
+    return (
+        f"topic {topic_arn} is owned by account {owner or '(none)'}, which is not in the account "
+        "map, and OPSBOT_SNS_TOPIC_ARNS is empty"
+    )
 
 
 def _record_confirmation(rt: Runtime, message: sns.SnsMessage, outcome: str, detail: str) -> None:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from opsbot.config.yamldoc import Document, KeyPath, document_for
+from opsbot.config.yamldoc import Document, KeyPath, document_for, keys
 from opsbot.core.durations import parse_duration
 from opsbot.core.policy import Policy
 from opsbot.jira.client import DEFAULT_PRIORITY_NAMES
@@ -122,9 +122,7 @@ def _fields(doc: Document, value: Any, path: KeyPath) -> dict[str, Any]:
 
 
 def _unknown(doc: Document, data: Mapping[str, Any], known: tuple[str, ...], path: KeyPath) -> None:
-    for key in data:
-        if key not in known:
-            doc.error((*path, key), f"unknown key; expected one of {', '.join(known)}")
+    keys(doc, data, path, known, ())  # each unknown key with the closest known one
 
 
 def _text(doc: Document, data: Mapping[str, Any], key: str, path: KeyPath) -> str | None:

@@ -99,13 +99,18 @@ def _windows(settings: Settings) -> list[Window]:
 
 
 @patch.command("list")
+@click.option(
+    "--after", type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d"]), default=None,
+    help="Show the runs after this UTC time (default: now), e.g. 2030-01-01T00:00.",
+)  # fmt: skip
 @click.pass_obj
-def list_windows(obj: CliContext) -> None:
-    """List the patch windows and when each opens next."""
+def list_windows(obj: CliContext, after: datetime | None) -> None:
+    """List the patch windows and, with their weekdays, the next times each opens."""
+    now = after.replace(tzinfo=UTC) if after else datetime.now(UTC)
     for w in _windows(obj.settings):
-        nxt = w.trigger().get_next_fire_time(None, datetime.now(UTC))
+        runs = ", ".join(f"{start:%a %Y-%m-%d %H:%M %Z}" for start in w.next_runs(now, 3))
         targets = ",".join(f"{k}={'|'.join(v)}" for k, v in w.targets.items())
-        click.echo(f"{w.name:20} {w.operation:8} {targets:24} next {nxt:%Y-%m-%d %H:%M %Z}")
+        click.echo(f"{w.name:20} {w.operation:8} {targets:24} cron {w.cron!r} next {runs}")
 
 
 @patch.command("run")

@@ -18,14 +18,18 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from opsbot.config.yamldoc import Document, KeyPath, document_for, keys, read_text
 from opsbot.core import runbook_policy as rp
+from opsbot.core.cron import parse_cron
 from opsbot.core.durations import parse_duration
 from opsbot.core.policy import Policy
+from opsbot.core.slacktext import escape
 from opsbot.db.models import RunbookRun
 from opsbot.incidents import actions
 from opsbot.runbooks import service
@@ -64,9 +68,21 @@ class Window:
     approval: str | None = None
     channel: str | None = None
 
-    def trigger(self) -> CronTrigger:
+    def trigger(self) -> BaseTrigger:
         """Return the APScheduler trigger of the window's start."""
-        return CronTrigger.from_crontab(self.cron, timezone=ZoneInfo(self.timezone))
+        return cron_trigger(self.cron, self.timezone)
+
+    def next_runs(self, now: datetime, count: int) -> list[datetime]:
+        """Return the next ``count`` starts of the window after ``now``."""
+        trigger, after = self.trigger(), now
+        runs: list[datetime] = []
+        while len(runs) < count:
+            start = trigger.get_next_fire_time(None, after)
+            if start is None:
+                break
+            runs.append(start)
+            after = start + timedelta(seconds=1)
+        return runs
 
     def occurrence(self, now: datetime) -> datetime | None:
         """Return the start of the occurrence that is announced or open at ``now``, if any."""
@@ -74,6 +90,14 @@ class Window:
         if start is None or start - self.notice > now:
             return None
         return start
+
+
+def cron_trigger(expression: str, timezone: str = "UTC") -> BaseTrigger:
+    """Return the trigger of a standard crontab expression; raise ValueError if it is invalid."""
+    # Built from explicit fields: CronTrigger.from_crontab takes 0 as Monday and rejects 7.
+    zone = ZoneInfo(timezone)
+    found = [CronTrigger(**fields, timezone=zone) for fields in parse_cron(expression).triggers()]
+    return found[0] if len(found) == 1 else OrTrigger(found)
 
 
 def parse_windows(policy: Policy, text: str | None = None, source: str = "config") -> list[Window]:
@@ -117,9 +141,9 @@ def _window(doc: Document, policy: Policy, item: Any, i: int) -> Window | None:
         doc.error((*path, "timezone"), f"{zone!r} is not an IANA time zone like Europe/Paris")
         zone = "UTC"
     try:
-        CronTrigger.from_crontab(str(item.get("cron", "")), timezone=ZoneInfo(zone))
+        cron_trigger(str(item.get("cron", "")), zone)
     except ValueError as exc:
-        doc.error((*path, "cron"), f"not a 5-field cron expression: {exc}")
+        doc.error((*path, "cron"), f"not a crontab expression: {exc}")
     for key, default in (("duration", "3h"), ("notice", "1h")):
         try:
             fields[key] = parse_duration(str(item.get(key, default)))
@@ -277,7 +301,9 @@ def report_hook(rt: Runtime, ssm: Any) -> Callable[[Session, RunbookRun, datetim
             note = ""
         text = summary(run, instances, states) + note
         run.window = {**run.window, "report": text}
-        service.notify(session, text, now, channel=run.window.get("channel"), run_id=run.id)
+        # Instance ids and SSM's reasons come from AWS: shown as written, never as markup.
+        channel = run.window.get("channel")
+        service.notify(session, escape(text), now, channel=channel, run_id=run.id)
 
     return hook
 

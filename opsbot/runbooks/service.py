@@ -22,6 +22,7 @@ from opsbot.audit import ACTOR, audit
 from opsbot.core import runbook_policy as rp
 from opsbot.core.effects import Effect
 from opsbot.core.policy import Policy
+from opsbot.core.slacktext import escape
 from opsbot.db import store
 from opsbot.db.models import AlertRow, Incident, RunbookRun
 from opsbot.outbox.queue import queue_effects
@@ -333,7 +334,8 @@ def _note(
 ) -> None:
     if run.incident_id is None:
         return
-    effects = [Effect("slack", "thread", payload={"text": text})]
+    # Names, parameters and SSM output are shown in Slack as written (no mention, no link).
+    effects = [Effect("slack", "thread", payload={"text": escape(text)})]
     if jira:
         effects.append(Effect("jira", "comment", payload={"text": text}))
     queue_effects(session, run.incident_id, effects, now)
@@ -348,7 +350,7 @@ def _ask_approvers(
         f"Approval needed from {who}: {run.requester} asks to run {seen.describe()}. "
         f"Run {run.id}: `/ops approve {run.id}` or `/ops deny {run.id} [reason]`."
     )
-    notify(session, text, now, channel=channel, incident_id=run.incident_id, run_id=run.id)
+    notify(session, escape(text), now, channel=channel, incident_id=run.incident_id, run_id=run.id)
 
 
 def notify(

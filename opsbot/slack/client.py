@@ -16,6 +16,8 @@ from typing import Any, Protocol
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from opsbot.core.slacktext import escape, link
+
 log = logging.getLogger(__name__)
 
 ACTIVE = ("open", "acknowledged")
@@ -134,21 +136,26 @@ def jira_link(jira_url: str | None, key: str) -> str:
 
 
 def card_text(incident: CardIncident) -> str:
-    """Return the plain-text fallback of the card (notifications, screen readers)."""
+    """Return the fallback text of the card (notifications, screen readers), escaped."""
     status = STATUS_LABELS.get(incident.status, incident.status)
-    return f"{incident.priority} {incident.title} ({status})"
+    # Slack reads a message's top-level text as mrkdwn: an alarm must not mention anyone.
+    return f"{incident.priority} {escape(incident.title)} ({status})"
 
 
 def incident_card(incident: CardIncident, *, jira_url: str | None = None) -> list[dict[str, Any]]:
-    """Return the Block Kit blocks of an incident's card, buttons following its state."""
+    """Return the Block Kit blocks of an incident's card, buttons following its state.
+
+    Untrusted text (title, summary, account, resource, names) is escaped in
+    every mrkdwn part; the header is plain text, which Slack never parses.
+    """
     emoji = PRIORITY_EMOJI.get(incident.priority, ":white_circle:")
     header = f"{incident.priority} {incident.title}"[:HEADER_LIMIT]
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
         {"type": "section", "fields": _fields(incident, jira_url)},
     ]
-    reason = incident.summary or incident.title
-    blocks.append(_section(f"{emoji} {reason}"[:TEXT_LIMIT]))
+    reason = _cut(escape(incident.summary or incident.title), TEXT_LIMIT - len(emoji) - 1)
+    blocks.append(_section(f"{emoji} {reason}"))
     buttons = card_buttons(incident, jira_url=jira_url)
     if buttons:
         blocks.append({"type": "actions", "block_id": "incident_actions", "elements": buttons})
@@ -180,30 +187,39 @@ def _fields(incident: CardIncident, jira_url: str | None) -> list[dict[str, Any]
         account = f"{incident.account_name} ({incident.account_id})"
     jira = "—"
     if incident.jira_key:
-        jira = incident.jira_key
+        jira = escape(incident.jira_key)
         if jira_url:
-            jira = f"<{jira_link(jira_url, incident.jira_key)}|{incident.jira_key}>"
+            jira = link(jira_link(jira_url, incident.jira_key), incident.jira_key)
     pairs = [
-        ("Environment", f"{incident.environment} · {account}"),
-        ("Region", incident.region or "—"),
-        ("Resource", incident.resource or "—"),
+        ("Environment", escape(f"{incident.environment} · {account}")),
+        ("Region", escape(incident.region or "—")),
+        ("Resource", escape(incident.resource or "—")),
         ("Status", _status(incident)),
         ("Count", str(incident.count)),
         ("Jira", jira),
         ("First seen", _when(incident.first_seen)),
         ("Last seen", _when(incident.last_seen)),
     ]
-    return [_mrkdwn(f"*{name}*\n{value}"[:2000]) for name, value in pairs]
+    return [_mrkdwn(f"*{name}*\n{_cut(value, 1990)}") for name, value in pairs]
+
+
+def _cut(text: str, limit: int) -> str:
+    """Return escaped text cut to a length without splitting an entity like ``&amp;``."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    amp = cut.rfind("&")
+    return cut[:amp] if amp != -1 and ";" not in cut[amp:] else cut
 
 
 def _status(incident: CardIncident) -> str:
     text = STATUS_LABELS.get(incident.status, incident.status)
     if incident.status == "acknowledged" and incident.acknowledged_by:
-        text += f" by {incident.acknowledged_by}"
+        text += f" by {escape(incident.acknowledged_by)}"
     if incident.flapping:
         text += " · flapping"
     if incident.owner:
-        text += f" · owner {incident.owner}"
+        text += f" · owner {escape(incident.owner)}"
     return text
 
 

@@ -140,12 +140,12 @@ def test_priorities_accept_flow_block_and_priority_first_forms() -> None:
     assert "dev" not in policy.priorities
 
 
-def test_single_severity_unknown_rule_keys_and_top_level_extras_are_kept() -> None:
+def test_single_severity_rule_jira_keys_and_known_sections_are_kept() -> None:
     policy = parse_policy(
         """
         rules:
           - match: {severity: critical, labels: {tier: "web-*"}}
-            escalate_after: 15m
+            jira_issue_type: Bug
         escalation: {after: 15m}
         patch_windows: []
         """
@@ -153,7 +153,7 @@ def test_single_severity_unknown_rule_keys_and_top_level_extras_are_kept() -> No
     rule = policy.rules[0]
     assert rule.match.severity == (Severity.CRITICAL,)
     assert rule.match.labels == (("tier", "web-*"),)
-    assert rule.extra == {"escalate_after": "15m"}
+    assert rule.extra == {"jira_issue_type": "Bug"}
     assert policy.extra == {"escalation": {"after": "15m"}, "patch_windows": []}
 
 
@@ -236,7 +236,8 @@ def test_unknown_match_key(tmp_path: Path) -> None:
     )
     assert errors == [
         f"{name}:4: rules[0].match.alarm: unknown key; did you mean 'alarm_name'? expected one of "
-        "source, detail_type, environment, account, region, severity, alarm_name, resource, labels"
+        "source, detail_type, environment, account, region, severity, alarm_name, resource, "
+        "labels, fingerprint"
     ]
 
 
@@ -412,12 +413,12 @@ def test_duplicate_keys_and_recursive_aliases(tmp_path: Path) -> None:
         """\
         reopen_window: 24h
         reopen_window: 12h
-        extra: &loop [*loop]
+        patch_windows: &loop [*loop]
         """,
     )
     assert errors == [
         f"{name}:2: reopen_window: duplicate key",
-        f"{name}:3: extra[0]: an alias refers to the value that contains it",
+        f"{name}:3: patch_windows[0]: an alias refers to the value that contains it",
     ]
 
 

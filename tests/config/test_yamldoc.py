@@ -54,7 +54,9 @@ def test_every_section_names_file_line_and_key(tmp_path: Path) -> None:
 def test_a_plain_mapping_is_reported_without_a_file() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_escalation({"escalation": {"P9": {}}})
-    assert caught.value.errors == ["escalation.P9: unknown key; expected mention, channel or P1…P5"]
+    assert caught.value.errors == [
+        "escalation.P9: unknown key; expected one of mention, channel, P1, P2, P3, P4, P5"
+    ]
 
 
 @pytest.mark.parametrize("text", ["cloudtrail.watch[0].when", "a['x y'][2].b", "ec2"])

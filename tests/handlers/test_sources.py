@@ -346,12 +346,16 @@ def test_cloudtrail_config_defaults_keep_the_default_list() -> None:
         ([], "cloudtrail: must be a mapping"),
         ({"watch": {}}, "cloudtrail.watch: must be a list"),
         ({"defaults": "yes"}, "cloudtrail.defaults: must be true or false"),
-        ({"extra": 1}, "cloudtrail: unknown key 'extra'"),
+        ({"extra": 1}, "cloudtrail.extra: unknown key; expected one of defaults, watch"),
+        ({"wach": []}, "cloudtrail.wach: unknown key; did you mean 'watch'?"),
         ({"watch": ["DeleteTrail"]}, "cloudtrail.watch[0]: must be a mapping"),
         ({"watch": [{"event": ""}]}, "cloudtrail.watch[0].event:"),
         ({"watch": [{"event": "X", "when": "sometimes"}]}, "cloudtrail.watch[0].when: 'sometimes'"),
         ({"watch": [{"event": "X", "severity": "huge"}]}, "cloudtrail.watch[0].severity: 'huge'"),
-        ({"watch": [{"event": "X"}, {"event": "Y", "oops": 1}]}, "cloudtrail.watch[1]: unknown"),
+        (
+            {"watch": [{"event": "X"}, {"event": "Y", "oops": 1}]},
+            "cloudtrail.watch[1].oops: unknown",
+        ),
     ],
 )
 def test_cloudtrail_config_errors_are_precise(value: object, message: str) -> None:
@@ -438,7 +442,11 @@ def test_ec2_running_resolves_a_watched_instance() -> None:
     [
         ("prod", "ec2: must be a mapping"),
         ({"watch_environments": "prod"}, "ec2.watch_environments: must be a list"),
-        ({"watch": []}, "ec2: unknown key 'watch'"),
+        ({"watch": []}, "ec2.watch: unknown key; expected one of watch_environments"),
+        (
+            {"watch_instance": []},
+            "ec2.watch_instance: unknown key; did you mean 'watch_instances'\\?",
+        ),
     ],
 )
 def test_ec2_config_errors_are_precise(value: object, message: str) -> None:

@@ -326,6 +326,58 @@ def test_subscribe_url_on_a_foreign_host_is_not_visited(client, rt, signer, cloc
     assert_nothing_stored(rt)
 
 
+FOREIGN_TOPIC = "arn:aws:sns:us-east-1:999999999999:not-ours"
+
+
+@responses.activate
+def test_foreign_topic_is_not_confirmed_with_an_empty_allow_list(
+    client, rt, signer, clock, caplog
+) -> None:
+    envelope = signer.subscription_confirmation(topic_arn=FOREIGN_TOPIC, timestamp=clock.now)
+    responses.get(envelope["SubscribeURL"], status=200)
+    r = post_sns(client, envelope)
+    refused(r, 403, "topic_not_allowed")
+    assert "999999999999" in r.json["detail"] and "account map" in r.json["detail"]
+    assert len(responses.calls) == 0
+    assert "SNS subscription not confirmed" in caplog.text and FOREIGN_TOPIC in caplog.text
+    metric = rt.metrics.value("opsbot_sns_subscriptions_refused_total", reason="topic_not_allowed")
+    assert metric == 1
+    assert_nothing_stored(rt)
+
+
+@responses.activate
+def test_topic_of_a_mapped_account_is_confirmed_with_an_empty_allow_list(
+    client, rt, signer, clock
+) -> None:
+    sandbox = "arn:aws:sns:eu-west-1:444455556666:sandbox-alarms"
+    envelope = signer.subscription_confirmation(topic_arn=sandbox, timestamp=clock.now)
+    responses.get(envelope["SubscribeURL"], status=200)
+    assert post_sns(client, envelope).json["status"] == "confirmed"
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_account_name_in_the_topic_arn_is_not_an_owner(client, rt, signer, clock) -> None:
+    named = "arn:aws:sns:eu-west-1:sandbox:alarms"
+    envelope = signer.subscription_confirmation(topic_arn=named, timestamp=clock.now)
+    responses.get(envelope["SubscribeURL"], status=200)
+    response = post_sns(client, envelope)
+    assert response.status_code in (400, 403) and len(responses.calls) == 0
+
+
+@responses.activate
+def test_allow_list_decides_confirmation_even_for_mapped_accounts(
+    signer, clock, settings, make_app
+) -> None:
+    other = "arn:aws:sns:us-east-1:444455556666:sandbox-alarms"
+    client = make_app(settings.model_copy(update={"sns_topic_arns": [TOPIC]})).test_client()
+    for topic, status in ((other, 403), (TOPIC, 200)):
+        envelope = signer.subscription_confirmation(topic_arn=topic, timestamp=clock.now)
+        responses.get(envelope["SubscribeURL"], status=200)
+        assert post_sns(client, envelope).status_code == status
+    assert len(responses.calls) == 1
+
+
 def test_unsubscribe_confirmation_is_recorded_and_audited(client, rt, signer, clock) -> None:
     envelope = signer.subscription_confirmation(topic_arn=TOPIC, timestamp=clock.now)
     envelope = signer.sign({**envelope, "Type": "UnsubscribeConfirmation"})

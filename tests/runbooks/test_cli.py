@@ -110,3 +110,30 @@ def test_a_window_may_ask_for_more_approval_than_its_runbook(tmp_path: Path) -> 
     with engine.connect() as conn:
         assert conn.execute(select(RunbookRun.runbook)).scalar_one() == "patch-install"
     engine.dispose()
+
+
+def test_patch_list_shows_the_next_runs_with_their_weekdays(tmp_path: Path) -> None:
+    config = tmp_path / "opsbot.yaml"
+    sunday = WINDOW.replace('"0 4 * * *"', '"0 3 * * 0"')
+    weekdays = '  - {name: wk, cron: "30 22 * * 1-5", timezone: Europe/Paris,\n' \
+        "     targets: {PatchGroup: web}, operation: Install}\n"  # fmt: skip
+    config.write_text(CONFIG + sunday + weekdays)
+    env = {"OPSBOT_CONFIG": str(config), "OPSBOT_RUNBOOKS_DIR": str(SHIPPED)}
+    listed = invoke("patch", "list", "--after", "2026-12-04T12:00", env=env)  # a Friday
+    assert listed.exit_code == 0, listed.output
+    lab, wk = listed.output.splitlines()
+    assert lab.endswith("cron '0 3 * * 0' next Sun 2026-12-06 03:00 UTC, "
+                        "Sun 2026-12-13 03:00 UTC, Sun 2026-12-20 03:00 UTC")  # fmt: skip
+    assert wk.endswith("next Fri 2026-12-04 22:30 CET, Mon 2026-12-07 22:30 CET, "
+                       "Tue 2026-12-08 22:30 CET")  # fmt: skip
+
+
+def test_patch_list_refuses_a_bad_cron_with_file_and_line(tmp_path: Path) -> None:
+    config = tmp_path / "opsbot.yaml"
+    config.write_text(CONFIG + WINDOW.replace('"0 4 * * *"', '"0 4 * * 8"'))
+    env = {"OPSBOT_CONFIG": str(config), "OPSBOT_RUNBOOKS_DIR": str(SHIPPED)}
+    listed = invoke("patch", "list", env=env)
+    line = 1 + (CONFIG + WINDOW).splitlines().index(WINDOW.splitlines()[2])
+    assert listed.exit_code == 2
+    assert f"{config}:{line}: patch_windows[0].cron: not a crontab expression: day of week: " \
+        "8 is out of range 0-7" in listed.output  # fmt: skip

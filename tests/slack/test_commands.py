@@ -298,3 +298,45 @@ def test_ack_and_silence_buttons(srt, sclient, fake, signer, clock, incident_id)
     assert any(t.startswith("Silenced for 1 h by ana (U0OPS)") for t in fake.thread(card.ts))
     signed_post(sclient, button_body(fake, "incident_ack", "999"))
     assert fake.responses[-1]["text"] == "There is no incident 999."
+
+
+# --- the card's "Silence 1 h" button silences the alert it was pressed on ----------------
+
+
+def _press_silence(srt, sclient, fake, incident_id: int) -> dict:
+    signed_post(sclient, button_body(fake, "incident_silence", str(incident_id)))
+    assert fake.responses[-1]["text"].startswith("Silence 1 keeps incident")
+    with srt.sessions() as s:
+        return s.get(SilenceRow, 1).matcher
+
+
+def test_silence_button_silences_the_next_delivery_of_the_same_alarm(
+    srt, sclient, fake, signer, clock, incident_id
+) -> None:
+    with srt.sessions() as s:
+        fingerprint = s.get(Incident, incident_id).fingerprint
+    matcher = _press_silence(srt, sclient, fake, incident_id)
+    assert matcher["fingerprint"] == fingerprint and "alarm_name" not in matcher
+    clock.advance(minutes=5)
+    again = notify(sclient, signer, clock, alarm_message(when=clock.now))
+    assert again.json["alerts"][0]["action"] == "silenced"
+    other = notify(sclient, signer, clock, alarm_message("High-Memory", when=clock.now))
+    assert other.json["alerts"][0]["action"] == "open"  # only that alarm is quiet
+    clock.advance(hours=1)
+    after = notify(sclient, signer, clock, alarm_message(when=clock.now))
+    assert after.json["alerts"][0]["action"] != "silenced"  # the silence lasted 1 h
+
+
+def test_silence_button_silences_an_alert_without_a_resource(
+    srt, sclient, fake, signer, clock
+) -> None:
+    text = "ALARM: nightly backup of the billing database failed"
+    first = notify(sclient, signer, clock, text)
+    (alert,) = first.json["alerts"]
+    with srt.sessions() as s:
+        row = s.get(Incident, alert["incident_id"])
+        assert row.resource == "" and row.title != ""
+    _press_silence(srt, sclient, fake, alert["incident_id"])
+    clock.advance(minutes=1)
+    again = notify(sclient, signer, clock, text)
+    assert again.json["alerts"][0]["action"] == "silenced"

@@ -91,6 +91,21 @@ def test_unacknowledged_incident_is_reminded_then_escalated_until_acknowledged(
     assert len(reminders) == 2
 
 
+def test_escalation_notice_mentions_the_group_and_shows_the_title_as_written(
+    srt, sclient, fake, signer, clock
+) -> None:
+    incident_id = notify(sclient, signer, clock, alarm_message()).json["alerts"][0]["incident_id"]
+    with srt.sessions.begin() as s:
+        s.get(Incident, incident_id).title = "High-CPU <!here> <https://evil.example|runbook>"
+    assert tick(srt, clock, minutes=26) == 1
+    settle(srt, clock)
+    (notice,) = fake.cards("C0ESC")
+    assert notice.text == (
+        f"<!subteam^S0ONCALL> Escalated: incident {incident_id} (High-CPU &lt;!here&gt; "
+        "&lt;https://evil.example|runbook&gt;) is unacknowledged; priority P2 → P1."
+    )
+
+
 def test_no_reminder_once_the_alarm_stopped_firing(srt, sclient, fake, signer, clock) -> None:
     notify(sclient, signer, clock, alarm_message())
     with srt.sessions.begin() as s:

@@ -91,3 +91,31 @@ def test_dry_run_and_bad_words(srt, sclient, fake, signer, clock, fake_ssm) -> N
     assert ops(sclient, fake, "runs")["text"] == "No runs."
     assert "There is no run 7" in ops(sclient, fake, "show run 7")["text"]
     assert "High-CPU" in ops(sclient, fake, f"show {incident}")["text"]
+
+
+def test_runbook_output_reaches_the_thread_escaped_and_jira_as_written(
+    srt, sclient, fake, signer, clock, fake_ssm
+):
+    fake_ssm.add_instance(INSTANCE)
+    hostile = "restarted <!here> see <https://evil.example|docs> & done"
+    fake_ssm.automation_scripts["AWS-RestartEC2Instance"] = Script(
+        ("InProgress", "Success"), stdout=hostile
+    )
+    incident = incident_in(sclient, signer, clock, NONPROD)
+    drain(srt)
+    run_id = number(ops(sclient, fake, f"run restart-instance on {incident}")["text"])
+    ops(sclient, fake, f"approve {run_id}", user="U0GROUPIE")
+    runner = build_runner(srt)
+    for _ in range(3):
+        runner.run_once()
+        clock.advance(seconds=15)
+    assert load_run(srt, run_id).state == "succeeded"
+    for _ in range(8):  # the Slack sender posts at most one message a second per channel
+        clock.advance(seconds=2)
+        drain(srt)
+    threads = [c["text"] for c in fake.called("chat.postMessage") if c.get("thread_ts")]
+    (result,) = [t for t in threads if "succeeded" in t]
+    assert "restarted &lt;!here&gt; see &lt;https://evil.example|docs&gt; &amp; done" in result
+    assert "<!" not in "".join(threads)
+    comments = [p["text"] for t, k, p in outbox_rows(srt) if k == "comment"]
+    assert any(hostile in text for text in comments)  # the Jira comment keeps the text

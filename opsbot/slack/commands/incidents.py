@@ -8,6 +8,7 @@ from typing import Any
 
 from opsbot.core.accounts import ENVIRONMENTS
 from opsbot.core.rules import PRIORITIES
+from opsbot.core.slacktext import escape
 from opsbot.slack.commands.base import CommandTable, Problem, Reply, Request, Usage, incident_id
 
 STATUS_WORDS = {
@@ -42,21 +43,23 @@ def list_incidents(req: Request) -> Reply:
 
 
 def _line(row: Any) -> str:
-    jira = f" · {row.jira_key}" if row.jira_key else ""
-    where = f"{row.environment} · {row.title}"
+    # Alert text is escaped: a reply must not mention anyone or disguise a link.
+    jira = f" · {escape(row.jira_key)}" if row.jira_key else ""
+    where = f"{row.environment} · {escape(row.title)}"
     return f"#{row.id} {row.priority} {row.status} · {where} · seen {row.count}x{jira}"
 
 
 def show(req: Request) -> Reply:
     """Show one incident."""
     row = _get(req)
+    account = escape(row.account_name or row.account_id or "—")
     lines = [
         _line(row),
-        f"account {row.account_name or row.account_id or '—'} · region {row.region or '—'}",
-        f"resource {row.resource or '—'}",
+        f"account {account} · region {escape(row.region or '—')}",
+        f"resource {escape(row.resource or '—')}",
         f"first seen {row.first_seen:%Y-%m-%d %H:%M} UTC",
         f"last seen {row.last_seen:%Y-%m-%d %H:%M} UTC",
-        row.summary or "",
+        escape(row.summary or ""),
     ]
     return Reply("\n".join(line for line in lines if line))
 
@@ -80,7 +83,7 @@ def assign(req: Request) -> Reply:
         raise Usage("Whom should I assign it to?")
     owner = _owner(req, req.args[1])
     out = req.ops.assign(_id(req), owner, req.user.actor)
-    return Reply(out.message, public=out.changed)
+    return Reply(escape(out.message), public=out.changed)  # it names the owner as typed
 
 
 def _owner(req: Request, text: str) -> str:
@@ -98,23 +101,19 @@ def silence_hour(req: Request) -> Reply:
     ends_at = req.ops.now() + BUTTON_SILENCE
     reason = f"silenced from incident {row.id}"
     silence_id = req.ops.silence(incident_matcher(row), ends_at, reason, req.user.actor)
-    req.ops.note(row.id, f"Silenced for 1 h by {req.user.actor} (silence {silence_id}).")
+    req.ops.note(row.id, f"Silenced for 1 h by {escape(req.user.actor)} (silence {silence_id}).")
     return Reply(
         f"Silence {silence_id} keeps incident {row.id}'s alarm quiet for 1 h.", public=True
     )
 
 
 def incident_matcher(row: Any) -> dict[str, Any]:
-    """Return a silence matcher for the alerts of an incident."""
-    matcher: dict[str, Any] = {"source": row.source}
+    """Return a silence matcher for the alerts of an incident: their own fingerprint."""
+    # The fingerprint is the identity every alert of the incident carries; a title or a
+    # resource is not (a title is not an alarm name, and many alerts have no resource).
+    matcher: dict[str, Any] = {"source": row.source, "fingerprint": row.fingerprint}
     if row.account_id:
         matcher["account"] = row.account_id
-    if row.region:
-        matcher["region"] = row.region
-    if row.resource:
-        matcher["resource"] = row.resource
-    else:
-        matcher["alarm_name"] = row.title
     return matcher
 
 

@@ -20,6 +20,7 @@ from opsbot.slack.commands.base import (
     RunbookOps,
     Usage,
     incident_id,
+    number,
 )
 
 
@@ -29,10 +30,7 @@ def _desk(req: Request) -> RunbookOps:
 
 def run_id(text: str) -> int:
     """Return the run id in ``7`` or ``#7``; raise Usage otherwise."""
-    digits = text.lstrip("#")
-    if not digits.isdigit():
-        raise Usage(f"`{text}` is not a run number.")
-    return int(digits)
+    return number(text, "a run number")
 
 
 def parse_run(words: list[str]) -> tuple[str, dict[str, str], int | None, bool]:

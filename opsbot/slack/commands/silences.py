@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from opsbot.core.durations import parse_duration
-from opsbot.slack.commands.base import CommandTable, Reply, Request, Usage
+from opsbot.core.slacktext import escape
+from opsbot.slack.commands.base import CommandTable, Reply, Request, Usage, number
 
 MATCHER_KEYS = {
     "alarm": "alarm_name",
@@ -24,6 +25,7 @@ MATCHER_KEYS = {
     "resource": "resource",
     "type": "detail_type",
     "detail_type": "detail_type",
+    "fingerprint": "fingerprint",
 }
 
 
@@ -65,8 +67,9 @@ def silence(req: Request) -> Reply:
     except ValueError as exc:
         raise Usage(str(exc)) from None
     silence_id = req.ops.silence(matcher, req.ops.now() + length, reason, req.user.actor)
-    what = " ".join(f"{k}={v}" for k, v in matcher.items())
-    return Reply(f"Silence {silence_id} ({what}) for {duration} by {req.user.name}.", public=True)
+    what = escape(" ".join(f"{k}={v}" for k, v in matcher.items()))
+    by = escape(req.user.name)
+    return Reply(f"Silence {silence_id} ({what}) for {escape(duration)} by {by}.", public=True)
 
 
 def list_silences(req: Request) -> Reply:
@@ -75,8 +78,8 @@ def list_silences(req: Request) -> Reply:
     if not rows:
         return Reply("No silences in force.")
     lines = [
-        f"{row.id}: {row.matcher} until {row.ends_at:%Y-%m-%d %H:%M} UTC by {row.created_by}"
-        + (f" — {row.reason}" if row.reason else "")
+        f"{row.id}: {escape(row.matcher)} until {row.ends_at:%Y-%m-%d %H:%M} UTC by "
+        f"{escape(row.created_by)}" + (f" — {escape(row.reason)}" if row.reason else "")
         for row in rows
     ]
     return Reply("\n".join(lines))
@@ -86,7 +89,7 @@ def unsilence(req: Request) -> Reply:
     """End a silence now."""
     if not req.args or not req.args[0].isdigit():
         raise Usage("Which silence? Give its number.")
-    out = req.ops.end_silence(int(req.args[0]), req.user.actor)
+    out = req.ops.end_silence(number(req.args[0], "a silence number"), req.user.actor)
     return Reply(out.message, public=out.changed)
 
 
