@@ -38,7 +38,11 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def build_runtime(settings: Settings) -> Runtime:
     """Return the runtime for the settings: policy loaded, engine built, handlers configured."""
-    engine = make_engine(settings.database_url)
+    engine = make_engine(
+        settings.database_url,
+        connect_timeout=settings.db_connect_timeout,
+        statement_timeout=settings.db_statement_timeout,
+    )
     policy = load_policy(settings.config)
     return Runtime(
         settings=settings,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -14,16 +13,15 @@ import click
 from sqlalchemy.engine import make_url
 
 from opsbot.app import build_runtime
+from opsbot.checks import check_configuration
 from opsbot.clicontext import CliContext, CliError
-from opsbot.config import ConfigError, Settings, load_policy
+from opsbot.config import ConfigError, Settings
 from opsbot.db import migrate
-from opsbot.incidents.escalation import parse_escalation
 from opsbot.intake import simulate as sim
-from opsbot.intake.sources_config import parse_sources
 from opsbot.intake.sqs import SqsWorkers
-from opsbot.jira.config import jira_config
+from opsbot.jira.cli import jira
+from opsbot.outbox.cli import outbox
 from opsbot.runbooks import patch, runbooks
-from opsbot.runbooks.cli import check_runbooks
 from opsbot.server import Server
 from opsbot.worker import Worker
 
@@ -49,6 +47,7 @@ class OpsbotGroup(click.Group):
 
 
 @click.group(cls=OpsbotGroup)
+@click.version_option(package_name="opsbot", prog_name="opsbot", message="%(prog)s %(version)s")
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """opsbot: the operations desk for AWS estates."""
@@ -99,12 +98,18 @@ def worker(obj: CliContext, queue_urls: tuple[str, ...]) -> None:
     """Run the outbox worker and the scheduler (no web), and pull SQS queues if given."""
     settings = _ready(obj, upgrade_sqlite=False)
     rt = obj.runtime()
-    background = Worker(rt)
+    background = Worker(rt, listen=(settings.worker_host, settings.worker_port))
     queues = SqsWorkers(rt, list(queue_urls) or settings.sqs_queue_urls)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    background.start()
+    try:
+        background.start()
+    except OSError as exc:
+        where = f"{settings.worker_host}:{settings.worker_port}"
+        raise CliError(
+            f"cannot listen on {where} (OPSBOT_WORKER_HOST, OPSBOT_WORKER_PORT): {exc.strerror}"
+        ) from None
     queues.start()
     stop.wait()
     queues.stop()
@@ -134,19 +139,8 @@ def db_upgrade(obj: CliContext, revision: str) -> None:
 @click.pass_obj
 def check(obj: CliContext) -> None:
     """Validate the settings and the YAML configuration; exit non-zero on any error."""
-    settings = obj.settings
-    required = "OPSBOT_CONFIG" in os.environ
-    policy = load_policy(settings.config, required=required)
-    parse_escalation(policy.extra)
-    jira_config(policy)
-    parse_sources(policy)
-    runbook_summary = check_runbooks(settings, policy)
-    source = settings.config if settings.config.exists() else "built-in defaults"
-    click.echo(
-        f"ok: {source}: {len(policy.accounts)} accounts, {len(policy.rules)} rules, "
-        f"{len(policy.silences)} silences"
-    )
-    click.echo(f"ok: {runbook_summary}")
+    for line in check_configuration(obj.settings):
+        click.echo(f"ok: {line}")
 
 
 @main.command()
@@ -172,8 +166,7 @@ def simulate(obj: CliContext, sample: str | None, url: str, list_only: bool) -> 
 def _ready(obj: CliContext, *, upgrade_sqlite: bool) -> Settings:
     settings = obj.settings
     setup_logging(settings)
-    policy = load_policy(settings.config, required="OPSBOT_CONFIG" in os.environ)
-    jira_config(policy)
+    check_configuration(settings)  # what `opsbot check` rejects never starts, with its message
     if upgrade_sqlite and settings.database_url.startswith("sqlite"):
         migrate.upgrade(settings.database_url)
     return settings
@@ -217,3 +210,5 @@ def _safe_url(url: str) -> str:
 
 main.add_command(runbooks)
 main.add_command(patch)
+main.add_command(jira)
+main.add_command(outbox)

@@ -73,5 +73,3 @@ class Runtime:
     clock: Callable[[], datetime] = utcnow
     # Integrations keep their per-process clients here (e.g. "slack", "jira", "sns.certs").
     integrations: dict[str, Any] = field(default_factory=dict)
-    # Readiness hooks: each returns a problem sentence, or None when fine (see /readyz).
-    readiness: list[Callable[[], str | None]] = field(default_factory=list)

@@ -14,6 +14,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from opsbot import incidents, jira, runbooks, slack
 from opsbot.outbox import OutboxWorker, Sender
+from opsbot.probes import ProbeListener
 from opsbot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -40,20 +41,30 @@ def start_scheduler(rt: Runtime) -> BackgroundScheduler:
 
 @dataclass
 class Worker:
-    """Runs the outbox worker and the scheduler until stopped."""
+    """Runs the outbox worker and the scheduler until stopped.
+
+    With ``listen`` (host, port), as ``opsbot worker`` runs it, it also serves
+    ``/healthz`` and ``/metrics`` there; ``opsbot run`` has the web app for that.
+    """
 
     rt: Runtime
+    listen: tuple[str, int] | None = None
+    listener: ProbeListener | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
     scheduler: BackgroundScheduler | None = None
 
     def start(self) -> None:
-        """Start the outbox thread and the scheduler."""
+        """Start the listener (OSError if its port is taken), the outbox thread, the scheduler."""
+        if self.listen is not None:
+            self.listener = ProbeListener(self.rt.metrics, *self.listen)
+            self.listener.start()
         outbox = OutboxWorker(
             self.rt.sessions,
             configured_senders(self.rt),
             metrics=self.rt.metrics,
             max_attempts=self.rt.settings.outbox_max_attempts,
+            give_up_after=self.rt.settings.outbox_give_up_after,
         )
         self.thread = threading.Thread(
             target=outbox.run_forever,
@@ -72,4 +83,6 @@ class Worker:
             self.scheduler.shutdown(wait=True)
         if self.thread is not None:
             self.thread.join(timeout)
+        if self.listener is not None:
+            self.listener.stop()
         log.info("worker stopped")

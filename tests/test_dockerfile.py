@@ -5,9 +5,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
-DOCKERFILE = Path(__file__).parents[1] / "Dockerfile"
+from opsbot.config import Settings
+from tests.support.dockerfile import DOCKERFILE, ROOT, build_context, stages
 
 
 def hadolint() -> str:
@@ -46,3 +48,36 @@ def test_image_runs_as_non_root_serves_by_default_and_checks_health() -> None:
     ]
     assert baked, "the ENV lines were not found"
     assert not [line for line in baked if any(w in line for w in ("TOKEN", "SECRET", "PASSWORD"))]
+
+
+def test_build_stage_makes_the_wheel_and_the_image_keeps_only_the_venv() -> None:
+    build, final = stages()
+    assert build[0] == ("FROM", "python:3.11-slim-bookworm AS build")
+    assert {"LICENSE", "opsbot", "handlers", "migrations", "runbooks"} <= set(build_context())
+    copied = [rest for word, rest in final if word == "COPY"]
+    assert copied == ["--from=build /opt/opsbot /opt/opsbot"]
+
+
+def test_oci_labels_match_the_package_metadata() -> None:
+    final = stages()[-1]
+    labels = " ".join(rest for word, rest in final if word == "LABEL")
+    for key in ("title", "description", "licenses", "source", "version", "revision"):
+        assert f"org.opencontainers.image.{key}=" in labels
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert f'org.opencontainers.image.licenses="{project["license"]}"' in labels
+    assert ("ARG", f"VERSION={project['version']}") in final
+
+
+def test_health_check_fits_the_web_by_default_and_the_worker_by_override() -> None:
+    final = stages()[-1]
+    env = " ".join(rest for word, rest in final if word == "ENV")
+    assert "HEALTHCHECK_URL=http://127.0.0.1:8080/healthz" in env
+    [check] = [rest for word, rest in final if word == "HEALTHCHECK"]
+    assert "os.environ['HEALTHCHECK_URL']" in check
+    [command] = [rest for word, rest in final if word == "CMD"]
+    assert '"--port", "8080"' in command
+    worker_port = Settings.model_fields["worker_port"].default
+    assert ("EXPOSE", f"8080 {worker_port}") in final
+    header = DOCKERFILE.read_text().split("\nFROM ")[0]
+    assert f"HEALTHCHECK_URL=http://127.0.0.1:{worker_port}/healthz" in header
+    assert "OPSBOT_WORKER_HOST=0.0.0.0" in header

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,6 +11,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from opsbot.config.yamldoc import ConfigError
+from opsbot.core.durations import parse_duration
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SNS_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+")
@@ -25,6 +27,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OPSBOT_", env_ignore_empty=True, extra="ignore")
 
     database_url: str = Field(default="sqlite:///opsbot.db", min_length=1)
+    # Seconds: a frozen or locked database costs a request this long and a 503, never a hang.
+    db_connect_timeout: float = Field(default=5.0, gt=0, le=300)
+    db_statement_timeout: float = Field(default=5.0, gt=0, le=3600)
     config: Path = Path("opsbot.yaml")
     data_dir: Path = Path(".opsbot")
     sns_topic_arns: Annotated[list[str], NoDecode] = []
@@ -51,10 +56,17 @@ class Settings(BaseSettings):
     slack_command: str = Field(default="/ops", pattern=r"^/[a-z0-9_-]+$")
     runbooks_dir: Path = Path("runbooks")
     log_level: str = "INFO"
-    outbox_max_attempts: int = Field(default=12, ge=1)
+    # Failed calls (not waits for a rate budget, Retry-After or credentials) before a row is
+    # dead-lettered: ~27 h of the capped backoff, so OUTBOX_GIVE_UP_AFTER decides for outages.
+    outbox_max_attempts: int = Field(default=150, ge=1)
+    # A row that still fails this long after it was queued is dead-lettered (e.g. 24h, 90m).
+    outbox_give_up_after: timedelta = timedelta(hours=24)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     sqs_queue_urls: Annotated[list[str], NoDecode] = []
     sqs_trust_sns_envelope: bool = False
+    # `opsbot worker` serves /healthz and /metrics here (loopback unless set, e.g. 0.0.0.0 on ECS).
+    worker_host: str = Field(default="127.0.0.1", min_length=1)
+    worker_port: int = Field(default=9102, ge=1, le=65535)
 
     @field_validator("sqs_queue_urls", mode="before")
     @classmethod
@@ -78,6 +90,20 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"{arn!r} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"
                 )
+        return value
+
+    @field_validator("outbox_give_up_after", mode="before")
+    @classmethod
+    def _parse_give_up_after(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return parse_duration(value)
+        return value
+
+    @field_validator("outbox_give_up_after")
+    @classmethod
+    def _check_give_up_after(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration, like 24h")
         return value
 
     @field_validator("log_level")

@@ -15,6 +15,14 @@ error; ``outage_until`` answers 503 until a moment of ``clock``; ``latency``
 delays every answer; ``lose_creates`` applies a create and then drops the
 connection (or answers ``lost_status``, as a proxy's 502 would);
 ``search_lag`` hides issues younger than that from search.
+
+Rate limits and credentials, as Jira Cloud documents them
+(developer.atlassian.com/cloud/jira/platform/rate-limiting): with
+``rate_limit`` set (requests per second, bursts up to that many), a call over
+it answers 429 with ``Retry-After`` (whole seconds) and
+``X-RateLimit-Limit``/``X-RateLimit-Remaining``; ``refuse_auth_until`` answers
+401 "You are not authenticated." until a moment of ``clock`` (a revoked API
+token, then a fixed one). ``rate_limited`` counts the 429s it gave.
 """
 
 from __future__ import annotations
@@ -88,6 +96,10 @@ class FakeJira:
         self.issues: dict[str, Issue] = {}
         self.calls: list[tuple[str, str]] = []
         self.workflow = list(WORKFLOW)
+        # Service Management: desk id -> (project key, project name, [(request type id, name)]).
+        self.desks: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
+            "1": ("SD", "Service Desk", [("11", "Report an incident"), ("12", "Get IT help")])
+        }
         self.lock = threading.Lock()
         self.clock: Callable[[], float] = time.time
         self.outage_until: float | None = None
@@ -96,6 +108,10 @@ class FakeJira:
         self.lose_creates = 0
         self.lost_status: int | None = None
         self.search_lag = 0.0
+        self.rate_limit: float | None = None
+        self.rate_limited = 0
+        self.refuse_auth_until: float | None = None
+        self._bucket: tuple[float, float] | None = None  # (tokens, at)
         self.url = ""
         self._seq = 10000
 
@@ -131,10 +147,11 @@ class FakeJira:
     def _answer(self, request: Request, environ: dict[str, Any]) -> Response:
         if self.latency:
             time.sleep(self.latency)
-        if not self._authorised(request.headers.get("Authorization", "")):
+        refused = self.refuse_auth_until is not None and self.clock() < self.refuse_auth_until
+        if refused or not self._authorised(request.headers.get("Authorization", "")):
             return _json({"errorMessages": ["You are not authenticated."]}, 401)
         with self.lock:
-            fault = self._fault()
+            fault = self._limited() or self._fault()
         if fault is not None:
             return fault
         try:
@@ -159,6 +176,26 @@ class FakeJira:
             user, _, secret = base64.b64decode(header[6:]).decode().partition(":")
             return (user, secret) == (self.user, self.token)
         return False
+
+    def _limited(self) -> Response | None:
+        if self.rate_limit is None:
+            return None
+        now, rate = self.clock(), self.rate_limit
+        tokens, at = self._bucket or (rate, now)
+        # 1 ms of slack for the microsecond rounding of timestamps
+        tokens = min(rate, tokens + max(0.0, now - at) * rate) + rate / 1000
+        if tokens >= 1:
+            self._bucket = (tokens - 1 - rate / 1000, now)
+            return None
+        self._bucket = (tokens - rate / 1000, now)
+        self.rate_limited += 1
+        wait = str(max(1, int((1 - tokens) / rate + 0.999)))
+        headers = {
+            "Retry-After": wait,
+            "X-RateLimit-Limit": str(rate),
+            "X-RateLimit-Remaining": "0",
+        }
+        return _json({"errorMessages": ["Rate limit exceeded."]}, 429, headers)
 
     def _fault(self) -> Response | None:
         if self.outage_until is not None and self.clock() < self.outage_until:
@@ -190,7 +227,9 @@ class FakeJira:
             ("POST", rf"{api}/search", self._search_v2),
             ("GET", rf"{api}/search/jql", self._search_jql),
             ("POST", rf"{api}/search/jql", self._search_jql),
+            ("GET", r"/rest/servicedeskapi/servicedesk", self._service_desks),
             ("GET", r"/rest/servicedeskapi/servicedesk/(\d+)", self._service_desk),
+            ("GET", r"/rest/servicedeskapi/servicedesk/(\d+)/requesttype", self._request_types),
             ("POST", r"/rest/servicedeskapi/request", self._request),
         ]
 
@@ -241,7 +280,11 @@ class FakeJira:
     def _project(self, request: Request, body: Any, key: str) -> Response:
         if key not in self.projects:
             return _json({"errorMessages": [f"No project could be found with key '{key}'."]}, 404)
-        return _json({"id": "10000", "key": key, "name": key.title()})
+        kinds = [
+            {"id": str(10001 + i), "name": name, "subtask": False}
+            for i, name in enumerate(self.issue_types)
+        ]
+        return _json({"id": "10000", "key": key, "name": key.title(), "issueTypes": kinds})
 
     def _create(self, request: Request, body: Any) -> Any:
         fields = (body or {}).get("fields") or {}
@@ -459,6 +502,25 @@ class FakeJira:
             {"id": desk_id, "projectId": "10001", "projectName": "Service Desk", "projectKey": "SD"}
         )
 
+    def _service_desks(self, request: Request, body: Any) -> Response:
+        """List the desks as Service Management pages them (no desks: JSM is not installed)."""
+        if not self.desks:
+            return _json({"errorMessages": ["No route."]}, 404)
+        values = [
+            {"id": i, "projectId": str(10001 + n), "projectName": name, "projectKey": key}
+            for n, (i, (key, name, _)) in enumerate(sorted(self.desks.items()))
+        ]
+        return _json(_page(values))
+
+    def _request_types(self, request: Request, body: Any, desk_id: str) -> Response:
+        if desk_id not in self.desks:
+            return _json({"errorMessage": f"Service desk {desk_id} does not exist."}, 404)
+        values = [
+            {"id": i, "name": name, "description": "", "serviceDeskId": desk_id, "groupIds": []}
+            for i, name in self.desks[desk_id][2]
+        ]
+        return _json(_page(values))
+
     def _request(self, request: Request, body: Any) -> Any:
         values = (body or {}).get("requestFieldValues") or {}
         if not body or not body.get("serviceDeskId") or not body.get("requestTypeId"):
@@ -491,6 +553,11 @@ class FakeJira:
 
 
 LOST = object()
+
+
+def _page(values: list[Any]) -> dict[str, Any]:
+    """Return one page of a Service Management list (``/rest/servicedeskapi/...``)."""
+    return {"size": len(values), "start": 0, "limit": 50, "isLastPage": True, "values": values}
 
 
 def _drop(environ: dict[str, Any]) -> None:
