@@ -192,10 +192,30 @@ COMMAND_WORDS = ["help", "show", "ack", "resolve", "assign", "silence", "unsilen
 USERS = st.sampled_from(["U0OPS", "U0ADMIN", "U0VIEW", "U0NOBODY"])
 
 
+# Interaction types opsbot registers no listener for (Slack's documented payload types):
+# https://api.slack.com/reference/interaction-payloads
+OTHER_TYPES = ["view_submission", "view_closed", "shortcut", "message_action",
+               "block_suggestion", "interactive_message", "dialog_submission", "x"]  # fmt: skip
+
+
+@st.composite
+def other_interactions(draw: st.DrawFn, response_url: str) -> Any:
+    """Return an interaction payload of a type other than block_actions, often mangled."""
+    payload = {"type": draw(st.sampled_from(OTHER_TYPES)), "team": {"id": "T0OPSBOT"},
+               "user": {"id": draw(USERS)}, "trigger_id": draw(TEXT),
+               "response_url": response_url, "callback_id": draw(TEXT),
+               "view": {"id": "V1", "callback_id": draw(TEXT), "state": {"values": {}}},
+               "actions": draw(st.one_of(st.none(), st.lists(TEXT, max_size=2)))}  # fmt: skip
+    return draw(mutated(payload)) if draw(st.booleans()) else payload
+
+
 @st.composite
 def slack_bodies(draw: st.DrawFn, response_url: str) -> str:
-    """Return a signed-to-be form body: a slash command or a block_actions payload."""
-    if draw(st.booleans()):
+    """Return a signed-to-be form body: a slash command, or an interaction payload of any type."""
+    kind = draw(st.integers(0, 2))
+    if kind == 2:
+        return urlencode({"payload": json.dumps(draw(other_interactions(response_url)))})
+    if kind == 0:
         words = [draw(st.sampled_from(COMMAND_WORDS)), *draw(st.lists(TEXT, max_size=3))]
         form = {"team_id": "T0OPSBOT", "user_id": draw(USERS), "user_name": draw(TEXT),
                 "command": "/ops", "text": " ".join(words), "channel_id": "C0OPS",

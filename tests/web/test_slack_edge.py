@@ -15,7 +15,7 @@ from flask import Flask
 from opsbot.config import Settings
 from opsbot.runtime import Runtime
 from opsbot.slack import bolt, dispatch
-from tests.fakes.slack_api import FakeSlack, serve
+from tests.fakes.slack_api import TEAM_ID, FakeSlack, serve
 from tests.support.hostile import assert_refused, row_counts
 from tests.support.slack import ROLES_YAML, button_body, command_body, signed_post, slack_settings
 from tests.support.sns import alarm_message, notify
@@ -80,6 +80,20 @@ def test_malformed_signed_interactions_are_400_and_store_nothing(
 ) -> None:
     before = row_counts(srt)
     assert_refused(signed_post(sclient, payload(fake, **changes)), before, srt)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [{"type": "view_submission", "view": {"id": "V1"}}, {"type": "shortcut"},
+     {"type": "block_suggestion"}, {"type": ["block_actions"]}, {"view": {"id": "V1"}}],
+)  # fmt: skip
+def test_interactions_opsbot_does_not_serve_are_400_before_bolt(srt, sclient, fake, kind) -> None:
+    # A view_submission whose view has no "type" made Bolt's router raise KeyError (a 500).
+    body = {"team": {"id": TEAM_ID}, "user": {"id": "U0OPS"}, "trigger_id": "t", **kind}
+    before = row_counts(srt)
+    response = signed_post(sclient, urlencode({"payload": json.dumps(body)}))
+    assert_refused(response, before, srt)
+    assert response.get_json()["error"] == "bad_request"
 
 
 def test_a_command_without_user_id_is_400(srt, sclient, fake) -> None:
