@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 EXAMPLES = int(os.environ.get("OPSBOT_FUZZ_EXAMPLES", "40"))
+# pytest-timeout's 120 s per test is for CI's 40 examples; a long run gets about 1 s an example.
+TIMEOUT_SECONDS = max(120, EXAMPLES)
 
 settings.register_profile(
     "opsbot-fuzz",
@@ -24,3 +27,10 @@ settings.register_profile(
         HealthCheck.large_base_example,
     ],
 )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give each fuzz test a timeout that grows with the example count."""
+    for item in items:
+        if "tests/fuzz/" in item.nodeid:
+            item.add_marker(pytest.mark.timeout(TIMEOUT_SECONDS))
