@@ -20,20 +20,13 @@ from opsbot.db import migrate
 from opsbot.intake import simulate as sim
 from opsbot.intake.sqs import SqsWorkers
 from opsbot.jira.cli import jira
+from opsbot.logs import setup_logging
 from opsbot.outbox.cli import outbox
 from opsbot.runbooks import patch, runbooks
 from opsbot.server import Server
 from opsbot.worker import Worker
 
 log = logging.getLogger("opsbot")
-
-
-def setup_logging(settings: Settings) -> None:
-    """Log to stderr at the configured level."""
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
 
 
 class OpsbotGroup(click.Group):
@@ -63,7 +56,7 @@ def run(obj: CliContext, host: str, port: int) -> None:
     """Run everything in one process: web, worker and scheduler (the embedded default)."""
     settings = _ready(obj, upgrade_sqlite=True)
     _summary(settings, f"http://{host}:{port}")
-    _serve(host, port, workers=1, threads=4, with_worker=True)
+    _serve(settings, host, port, workers=1, threads=4, with_worker=True)
 
 
 @main.command()
@@ -82,7 +75,7 @@ def serve(obj: CliContext, host: str, port: int, workers: int, threads: int) -> 
     """Run the web service only, under gunicorn."""
     settings = _ready(obj, upgrade_sqlite=False)
     _summary(settings, f"http://{host}:{port}")
-    _serve(host, port, workers=workers, threads=threads, with_worker=False)
+    _serve(settings, host, port, workers=workers, threads=threads, with_worker=False)
 
 
 @main.command()
@@ -172,7 +165,9 @@ def _ready(obj: CliContext, *, upgrade_sqlite: bool) -> Settings:
     return settings
 
 
-def _serve(host: str, port: int, *, workers: int, threads: int, with_worker: bool) -> None:
+def _serve(
+    settings: Settings, host: str, port: int, *, workers: int, threads: int, with_worker: bool
+) -> None:
     options: dict[str, Any] = {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -182,7 +177,7 @@ def _serve(host: str, port: int, *, workers: int, threads: int, with_worker: boo
         "graceful_timeout": 30,
         "accesslog": None,
     }
-    Server(options, with_worker=with_worker).run()
+    Server(options, with_worker=with_worker, settings=settings).run()
 
 
 def _summary(settings: Settings, url: str) -> None:

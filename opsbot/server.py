@@ -11,6 +11,8 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.workers.gthread import ThreadWorker
 
 from opsbot.app import create_app
+from opsbot.config import Settings
+from opsbot.logs import gunicorn_logconfig
 from opsbot.web.errors import SlowClient
 from opsbot.worker import Worker
 
@@ -55,9 +57,16 @@ class DeadlineThreadWorker(ThreadWorker):  # type: ignore[misc]
 class Server(BaseApplication):  # type: ignore[misc]
     """A gunicorn application whose workers each build the app with ``create_app``."""
 
-    def __init__(self, options: dict[str, Any], *, with_worker: bool = False) -> None:
+    def __init__(
+        self,
+        options: dict[str, Any],
+        *,
+        with_worker: bool = False,
+        settings: Settings | None = None,
+    ) -> None:
         self.options = options
         self.with_worker = with_worker
+        self.settings = settings
         super().__init__()
 
     def load_config(self) -> None:
@@ -65,6 +74,8 @@ class Server(BaseApplication):  # type: ignore[misc]
             if key == "worker_class" and value == "gthread":
                 value = "opsbot.server.DeadlineThreadWorker"
             self.cfg.set(key, value)
+        if self.settings is not None:  # gunicorn's own lines in opsbot's format (text or JSON)
+            self.cfg.set("logconfig_dict", gunicorn_logconfig(self.settings))
         if self.with_worker:
             self.cfg.set("post_worker_init", _start_background)
             self.cfg.set("worker_exit", _stop_background)

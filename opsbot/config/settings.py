@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from opsbot.config.yamldoc import ConfigError
 from opsbot.core.durations import parse_duration
 
+LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SNS_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+")
 
@@ -56,6 +57,8 @@ class Settings(BaseSettings):
     slack_command: str = Field(default="/ops", pattern=r"^/[a-z0-9_-]+$")
     runbooks_dir: Path = Path("runbooks")
     log_level: str = "INFO"
+    # text for a terminal; json for CloudWatch Logs Insights (one object a line)
+    log_format: Literal["text", "json"] = "text"
     # Failed calls (not waits for a rate budget, Retry-After or credentials) before a row is
     # dead-lettered: ~27 h of the capped backoff, so OUTBOX_GIVE_UP_AFTER decides for outages.
     outbox_max_attempts: int = Field(default=150, ge=1)
@@ -112,6 +115,13 @@ class Settings(BaseSettings):
         if value.upper() not in LOG_LEVELS:
             raise ValueError(f"{value!r} is not one of {', '.join(LOG_LEVELS)}")
         return value.upper()
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _check_log_format(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in LOG_FORMATS:
+            return value.strip().lower()
+        raise ValueError(f"{str(value)[:40]!r} is not one of {', '.join(LOG_FORMATS)}")
 
     @field_validator("jira_url", "slack_api_url")
     @classmethod

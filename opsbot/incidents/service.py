@@ -192,6 +192,7 @@ def _apply_decision(
             session, _new_incident(alert, decision, route, account, now)
         )
         audit_incident(session, "incident.opened", incident_id, now, priority=decision.priority)
+        log_lifecycle("opened", incident_id, alert.fingerprint, f"priority {decision.priority}")
     else:
         incident_id = _update_incident(session, alert, decision, now)
     queue_effects(session, incident_id, effects_for(decision, ticket=route.ticket), now)
@@ -219,6 +220,7 @@ def _update_incident(session: Session, alert: Alert, decision: Decision, now: da
     count = action in (Action.REPEAT, Action.REOPEN)
     store.update_incident(session, incident_id, values, count=count)
     _audit_decision(session, decision, incident_id, now)
+    _log_decision(decision, incident_id, alert.fingerprint)
     return incident_id
 
 
@@ -233,6 +235,7 @@ def settle_incident(session: Session, row: Incident, action: Action, *, now: dat
     decision = Decision(action, row.id, row.priority, Severity(row.severity), reason=reason)
     if action is Action.RESOLVE:
         audit_incident(session, "incident.resolved", row.id, now, reason=reason)
+        log_lifecycle("resolved", row.id, row.fingerprint, reason)
     else:
         audit_incident(session, "incident.settled", row.id, now, reason=reason)
     ticket = bool((row.route or {}).get("ticket", True))
@@ -249,6 +252,25 @@ def _audit_decision(session: Session, decision: Decision, incident_id: int, now:
         audit_incident(session, "incident.priority_changed", incident_id, now, **change)
     if decision.flapping_started:
         audit_incident(session, "incident.flapping", incident_id, now, flips=len(decision.flips))
+
+
+def log_lifecycle(event: str, incident_id: int, fingerprint: str, detail: str = "") -> None:
+    """Log one incident lifecycle event at INFO, with the incident id and fingerprint."""
+    extra = {"incident_id": incident_id, "fingerprint": fingerprint}
+    log.info("incident %d %s%s", incident_id, event, f": {detail}" if detail else "", extra=extra)
+
+
+def _log_decision(decision: Decision, incident_id: int, fingerprint: str) -> None:
+    # Only changes are logged: a repeat that changes nothing (a storm) logs nothing.
+    if decision.action is Action.RESOLVE:
+        log_lifecycle("resolved", incident_id, fingerprint, decision.reason)
+    if decision.action is Action.REOPEN:
+        log_lifecycle("reopened", incident_id, fingerprint, decision.reason)
+    if decision.priority_changed:
+        change = f"{decision.previous_priority} -> {decision.priority}"
+        log_lifecycle("changed priority", incident_id, fingerprint, change)
+    if decision.flapping_started:
+        log_lifecycle("started flapping", incident_id, fingerprint, f"{len(decision.flips)} flips")
 
 
 def _new_incident(

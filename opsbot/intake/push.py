@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, jsonify, request
 
 import handlers
+from opsbot import logs
 from opsbot.audit import audit
 from opsbot.db import store
 from opsbot.db.session import transaction
@@ -32,6 +33,8 @@ def sns_intake() -> Any:
     rt = runtime()
     try:
         fields = sns.parse_envelope(request.get_data(cache=False))
+        # The message id names this delivery in the log and X-Request-Id; the request resets it.
+        logs.bind(request_id=logs.safe_id(fields.get("MessageId")))
         message = sns.verify(
             fields,
             certificates(rt),

@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from opsbot import logs
 from opsbot.db.models import Incident, OutboxRow
 from opsbot.db.session import transaction
 from opsbot.metrics import Metrics
@@ -113,7 +114,14 @@ class OutboxWorker:
         return items
 
     def deliver(self, item: OutboxItem) -> None:
-        """Send one claimed row and record the outcome."""
+        """Send one claimed row and record the outcome, logging with its ids."""
+        token = logs.fresh(outbox_id=item.id, incident_id=item.incident_id)
+        try:
+            self._deliver(item)
+        finally:
+            logs.reset(token)
+
+    def _deliver(self, item: OutboxItem) -> None:
         sender = self.senders[item.target]
         try:
             sent = sender.send(item)

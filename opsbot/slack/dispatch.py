@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handlers.base import bound, clean
+from opsbot import logs
 from opsbot.audit import audit
 from opsbot.config import ConfigError, match_from_mapping
 from opsbot.core import roles
@@ -188,8 +189,9 @@ class Dispatcher:
             text = f"I don't know `{word}`. Try `{self.table.name} help`."
             ack(text=text, response_type="ephemeral")
             return
-        user = self.directory.user(str(command["user_id"]), str(command.get("user_name") or ""))
         key = str(command.get("trigger_id") or "")
+        logs.bind(request_id=logs.safe_id(key))  # the web request's teardown resets it
+        user = self.directory.user(str(command["user_id"]), str(command.get("user_name") or ""))
         reply = self.perform(found, user, words[1:], key, str(command.get("channel_id") or ""))
         ack(text=reply.text, response_type="in_channel" if reply.public else "ephemeral")
 
@@ -200,10 +202,11 @@ class Dispatcher:
         found = self.table.buttons.get(str(action.get("action_id")))
         if found is None:
             return
+        key = str(body.get("trigger_id") or action.get("action_ts") or "")
+        logs.bind(request_id=logs.safe_id(key))  # the web request's teardown resets it
         pressed = body.get("user") or {}
         user = self.directory.user(str(pressed.get("id")), str(pressed.get("username") or ""))
         value = str(action.get("value") or "")
-        key = str(body.get("trigger_id") or action.get("action_ts") or "")
         reply = self.perform(found, user, [value], key)
         respond_within(respond, text=reply.text, response_type="ephemeral", replace_original=False)
 

@@ -2,7 +2,7 @@
 
 from flask import Flask
 
-from opsbot.web import api, errors, health
+from opsbot.web import api, context, errors, health
 from opsbot.web.errors import ApiError, error_response
 from opsbot.web.request import authenticate, runtime, runtime_of
 
@@ -10,7 +10,8 @@ __all__ = ["ApiError", "authenticate", "error_response", "register", "runtime", 
 
 
 def register(app: Flask) -> None:
-    """Mount the JSON error handlers, the health routes and the incident API."""
+    """Mount the request id, the JSON error handlers, the health routes and the incident API."""
+    context.register(app)
     errors.register(app)
     health.register(app)
     api.register(app)
