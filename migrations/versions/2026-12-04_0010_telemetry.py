@@ -1,14 +1,14 @@
-"""Operations: API tokens, heartbeats, housekeeping, sources (issues 12, 13).
+"""Telemetry: metrics and trace context (issue 12).
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-04 18:40:00
 """
 
 from __future__ import annotations
 
-revision = "0008"
-down_revision = "0007"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
