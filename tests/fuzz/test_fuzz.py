@@ -259,3 +259,71 @@ def test_slack_signed_commands_and_interactions(
         url = {"up": fake.url, "down": closed, "hanging": hanging}[sickness]
         client, rt = slack_app(settings, make_app, config_path, url)
         fuzz_slack(client, rt, f"{fake.url}/response/1" if sickness == "up" else closed)
+
+
+# -- POST /slack/events, Events API JSON bodies -----------------------------------------------
+
+EVENT_CALLBACK = {"token": "x", "team_id": "T0OPSBOT", "api_app_id": "A0OPS",
+                  "type": "event_callback", "event_id": "Ev0001", "event_time": 1700000000,
+                  "event": {"type": "app_mention", "user": "U0OPS", "text": "<@U0BOT> help",
+                            "ts": "1700000000.000100", "channel": "C0OPS"}}  # fmt: skip
+
+
+@st.composite
+def events_api_bodies(draw: st.DrawFn) -> str:
+    """Return a JSON body as the Events API sends one: a URL check, an event callback, or junk."""
+    kind = draw(st.integers(0, 4))
+    if kind == 0:
+        body = {"type": "url_verification", "token": draw(TEXT), "challenge": draw(JSON)}
+        return json.dumps(draw(mutated(body)) if draw(st.booleans()) else body)
+    if kind == 1:
+        return json.dumps(draw(mutated(EVENT_CALLBACK)))
+    if kind == 2:
+        return json.dumps({"ssl_check": draw(JSON), "token": draw(TEXT)})
+    if kind == 3:
+        return deep(draw(st.sampled_from([40, 5000, 100_000])))
+    return json.dumps(draw(JSON))
+
+
+def signed_json(client: Any, body: str) -> Any:
+    stamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": sign(body, stamp, SECRET),
+    }
+    return client.post("/slack/events", data=body.encode("utf-8", "surrogatepass"), headers=headers)
+
+
+@pytest.mark.parametrize("sickness", ["up", "down"])
+def test_slack_signed_events_api_json_bodies(
+    settings, make_app, config_path, no_tracebacks, sickness
+) -> None:
+    """Signed Events API bodies of any shape: never a 5xx; a URL check echoes its challenge."""
+    with serve(FakeSlack()) as fake:
+        url = fake.url if sickness == "up" else closed_port_url()
+        client, rt = slack_app(settings, make_app, config_path, url)
+
+        @FUZZ
+        @given(body=events_api_bodies())
+        def run(body: str) -> None:
+            before = row_counts(rt)
+            response = signed_json(client, body)
+            check(response, before, rt)
+            assert row_counts(rt) == before  # opsbot serves no event callback: nothing stored
+            try:
+                sent = json.loads(body)
+            except (ValueError, RecursionError):
+                return
+            if (
+                isinstance(sent, dict)
+                and set(sent) == {"type", "token", "challenge"}
+                and sent["type"] == "url_verification"
+                and isinstance(sent["challenge"], str)
+                and isinstance(sent["token"], str)
+                and "\x00" not in sent["challenge"]
+            ):
+                assert response.status_code == 200, response.get_data(as_text=True)[:300]
+                assert sent["challenge"] in response.get_data(as_text=True)
+
+        run()
