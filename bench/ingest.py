@@ -1,22 +1,28 @@
-"""Ingest benchmark: signed SNS notifications into opsbot under gunicorn on PostgreSQL.
+"""Ingest benchmark: signed SNS notifications into opsbot and into a bare model, side by side.
 
-Starts ``opsbot serve --workers 2 --threads 1`` (two sync workers) against a
-fresh PostgreSQL database, pre-signs notifications with a local key whose
-certificate the server pins, and drives them from this process over
-127.0.0.1. Two shapes: a storm of one alarm (every message a repeat of one
-incident) and all-distinct alarms (every message a new incident). For each it
-measures the most it can take (closed loop, N connections) and the latency at
-a fixed offered rate (open loop). CPU per notification is the server's own
-user+system time divided by the notifications it accepted.
+Starts ``opsbot serve`` (2 workers; ``--threads 1`` runs sync workers, more
+runs gthread) against a fresh PostgreSQL database, and the bare model of the
+hot path (``bench/model.py``: Flask under gunicorn with 2 sync workers,
+verify, one Core upsert). Notifications are pre-signed with a local key whose
+certificate both servers pin, and driven from this process over 127.0.0.1.
+Two shapes: a storm of one alarm (every message a repeat of one incident) and
+all-distinct alarms (every message a new incident). For each shape opsbot and
+the model run alternately (``--rounds`` times each): the most each takes
+(closed loop, N connections), then the latency at a fixed offered rate (open
+loop). CPU per notification is the server's own user+system time (gunicorn
+master and workers) and PostgreSQL's (every postgres process on the machine)
+divided by the notifications accepted; the ratio is opsbot/model.
 
 Run by hand; it prints figures and asserts nothing:
     .venv/bin/python bench/ingest.py [--seconds 15] [--rate 300] [--connections 8]
+        [--threads 1] [--rounds 1]
 
 ``--sqs`` measures the pull path instead: moto's SQS in server mode on
 127.0.0.1 as the queue, preloaded with signed SNS envelopes (and raw
 EventBridge events), drained by ``opsbot worker --sqs`` processes into
-PostgreSQL; it reports messages/s from the first recorded delivery to the
-last:
+PostgreSQL; and the same bodies from an in-memory queue through SqsIntake
+(opsbot's side alone). It reports messages/s from the first recorded delivery
+to the last:
     .venv/bin/python bench/ingest.py --sqs [--messages 20000] [--sqs-workers 2]
 """
 
@@ -102,7 +108,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(url: str, data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def wait_ready(proc: subprocess.Popen[bytes], port: int, path: str, method: str = "GET") -> None:
+    for _ in range(400):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request(method, path)
+            if conn.getresponse().status < 500:
+                return
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit(f"the server on port {port} did not become ready")
+
+
+def start_server(
+    url: str, data_dir: Path, port: int, *, workers: int = 2, threads: int | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``opsbot serve``; ``threads`` None keeps serve's own default worker model."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPSBOT_")}
     env |= {
         "OPSBOT_DATABASE_URL": url,
@@ -110,32 +132,49 @@ def start_server(url: str, data_dir: Path, port: int) -> subprocess.Popen[bytes]
         "OPSBOT_LOG_LEVEL": "WARNING",
     }
     opsbot = str(Path(sys.executable).parent / "opsbot")
-    proc = subprocess.Popen(
-        [
-            opsbot,
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-            "--threads",
-            "1",
-        ],
-        env=env,
-        cwd=data_dir,
-    )
-    for _ in range(200):
+    command = [opsbot, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", str(workers)]
+    if threads is not None:
+        command += ["--threads", str(threads)]
+    proc = subprocess.Popen(command, env=env, cwd=data_dir)
+    wait_ready(proc, port, "/readyz")
+    return proc
+
+
+def start_model(url: str, cert_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    """Start the bare model (bench/model.py) under gunicorn with 2 sync workers."""
+    from model import create_schema  # bench/ is on sys.path when this file runs
+
+    create_schema(url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPSBOT_")}
+    env |= {"MODEL_DATABASE_URL": url, "MODEL_CERT_DIR": str(cert_dir)}
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    command = [gunicorn, "--chdir", str(ROOT / "bench"), "-w", "2", "-k", "sync"]
+    command += ["-b", f"127.0.0.1:{port}", "--log-level", "warning", "model:create_app()"]
+    proc = subprocess.Popen(command, env=env)
+    wait_ready(proc, port, "/sns", "GET")
+    return proc
+
+
+def postgres_cpu_seconds() -> float:
+    """Return user+system CPU of the PostgreSQL backends serving the bench database.
+
+    Backends name their database in their process title; other databases on the same server
+    (other people's tests on a shared machine) are not counted, nor are PostgreSQL's own
+    background processes (WAL writer, checkpointer), which do the same work for both.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            conn.request("GET", "/readyz")
-            if conn.getresponse().status == 200:
-                return proc
+            title = (proc / "cmdline").read_bytes()
+            if f" {BENCH_DB} ".encode() not in title:
+                continue
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("opsbot serve did not become ready")
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 def server_cpu_seconds(proc: subprocess.Popen[bytes]) -> float:
@@ -247,52 +286,99 @@ def summarise(latencies: list[float], errors: int, elapsed: float) -> dict[str, 
     }
 
 
+def measure(
+    port: int,
+    proc: subprocess.Popen[bytes],
+    signer: LocalSigner,
+    shape: str,
+    args: argparse.Namespace,
+) -> dict[str, float]:
+    """Return the closed-loop peak, CPU per notification and the open-loop latency."""
+    bodies = make_bodies(signer, shape, int(2000 * args.seconds))
+    cpu0, pg0 = server_cpu_seconds(proc), postgres_cpu_seconds()
+    peak = closed_loop(port, bodies, args.connections, args.seconds)
+    accepted = max(peak["n"], 1)
+    peak["app_cpu_ms"] = 1000 * (server_cpu_seconds(proc) - cpu0) / accepted
+    peak["pg_cpu_ms"] = 1000 * (postgres_cpu_seconds() - pg0) / accepted
+    offered = make_bodies(signer, shape, int(args.rate * args.seconds))
+    steady = open_loop(port, offered, args.rate, args.seconds)
+    peak |= {f"at_rate_{k}": v for k, v in steady.items()}
+    return peak
+
+
+def describe(name: str, r: dict[str, float], rate: float) -> str:
+    return (
+        f"  {name:6} {r['per_second']:6.0f}/s  p50 {r['p50_ms']:5.1f} ms  p99 {r['p99_ms']:5.1f} ms"
+        f"  CPU/notification app {r['app_cpu_ms']:.2f} ms + PostgreSQL {r['pg_cpu_ms']:.2f} ms"
+        f"  errors {r['errors']:.0f} | at {rate:.0f}/s: p50 {r['at_rate_p50_ms']:.1f} ms"
+        f" p99 {r['at_rate_p99_ms']:.1f} ms errors {r['at_rate_errors']:.0f}"
+    )
+
+
+def mean(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.fmean(r[key] for r in runs) for key in runs[0]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--rate", type=float, default=300.0)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2, help="opsbot serve --workers")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="opsbot serve --threads (default: serve's)"
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="alternations per shape")
+    parser.add_argument("--no-model", action="store_true", help="measure opsbot alone")
     parser.add_argument("--sqs", action="store_true", help="Measure the SQS pull path instead.")
     parser.add_argument("--messages", type=int, default=20000)
     parser.add_argument("--sqs-workers", type=int, default=2)
     parser.add_argument("--memory-messages", type=int, default=20000)
+    parser.add_argument("--no-moto", action="store_true", help="--sqs: in-memory queue only")
     args = parser.parse_args()
     if args.sqs:
-        bench_sqs(args.database, args.messages, args.sqs_workers, args.memory_messages)
+        messages = 0 if args.no_moto else args.messages
+        bench_sqs(args.database, messages, args.sqs_workers, args.memory_messages)
         return
 
     url = fresh_database(args.database)
     data_dir = Path(tempfile.mkdtemp(prefix="opsbot-bench-"))
     signer = LocalSigner.load_or_create(data_dir / "sns-certs")
-    port = free_port()
-    server = start_server(url, data_dir, port)
+    servers = {"opsbot": free_port()}
+    procs = {
+        "opsbot": start_server(
+            url, data_dir, servers["opsbot"], workers=args.workers, threads=args.threads
+        )
+    }
+    if not args.no_model:
+        servers["model"] = free_port()
+        procs["model"] = start_model(url, data_dir / "sns-certs", servers["model"])
+    model = "model: 2 sync workers" if not args.no_model else "no model"
     print(
-        f"opsbot serve: 2 sync workers on PostgreSQL, {os.cpu_count()} cores shared with the load"
+        f"opsbot serve --workers {args.workers} --threads {args.threads or 'default'} | {model}"
+        f" | PostgreSQL | {os.cpu_count()} cores shared with the load | "
+        f"load average {os.getloadavg()[0]:.2f}",
+        flush=True,
     )
     try:
         for shape in ("storm", "distinct"):
-            n = int(2000 * args.seconds)
-            bodies = make_bodies(signer, shape, n)
-            cpu0 = server_cpu_seconds(server)
-            peak = closed_loop(port, bodies, args.connections, args.seconds)
-            cpu = (server_cpu_seconds(server) - cpu0) / max(peak["n"], 1)
-            steady = open_loop(
-                port,
-                make_bodies(signer, shape, int(args.rate * args.seconds)),
-                args.rate,
-                args.seconds,
-            )
-            print(
-                f"{shape:9} max {peak['per_second']:7.0f} notifications/s "
-                f"(p50 {peak['p50_ms']:.1f} ms, p99 {peak['p99_ms']:.1f} ms, "
-                f"{1000 * cpu:.2f} ms server CPU each, {peak['errors']:.0f} errors) | "
-                f"at {args.rate:.0f}/s offered: p50 {steady['p50_ms']:.1f} ms, "
-                f"p99 {steady['p99_ms']:.1f} ms, {steady['errors']:.0f} errors"
-            )
+            runs: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
+            for _ in range(args.rounds):
+                for name, port in servers.items():
+                    runs[name].append(measure(port, procs[name], signer, shape, args))
+            print(f"{shape} (load average {os.getloadavg()[0]:.2f})")
+            results = {name: mean(r) for name, r in runs.items()}
+            for name, r in results.items():
+                print(describe(name, r, args.rate))
+            if "model" in results:
+                ratio = results["opsbot"]["per_second"] / max(results["model"]["per_second"], 1)
+                print(f"  ratio opsbot/model {ratio:.2f}", flush=True)
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(30)
+        for proc in procs.values():
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs.values():
+            proc.wait(30)
 
 
 def sqs_bodies(signer: LocalSigner, shape: str, n: int) -> list[str]:
@@ -356,6 +442,12 @@ def bench_sqs(admin_url: str, messages: int, workers: int, memory_messages: int 
     )
     try:
         for shape in ("storm", "distinct"):
+            if not messages:
+                url = fresh_database(admin_url)
+                bodies = sqs_bodies(signer, shape, memory_messages)
+                rate = drain_in_memory(url, data_dir, bodies, workers)
+                print(f"{shape:9} {rate:7.0f} messages/s opsbot side ({memory_messages} messages)")
+                continue
             url = fresh_database(admin_url)
             queue = client.create_queue(QueueName=f"bench-{shape}-{uuid.uuid4().hex[:6]}")[
                 "QueueUrl"
@@ -409,10 +501,12 @@ class MemoryQueue:
     def __init__(self, bodies: list[str]) -> None:
         self.bodies = bodies
         self.next = 0
+        self.lock = threading.Lock()
 
     def receive_message(self, **kwargs: Any) -> dict[str, Any]:
-        batch = self.bodies[self.next : self.next + kwargs["MaxNumberOfMessages"]]
-        start, self.next = self.next, self.next + len(batch)
+        with self.lock:
+            batch = self.bodies[self.next : self.next + kwargs["MaxNumberOfMessages"]]
+            start, self.next = self.next, self.next + len(batch)
         return {
             "Messages": [
                 {"MessageId": f"m-{start + i}", "ReceiptHandle": f"r-{start + i}", "Body": b}
@@ -430,14 +524,25 @@ class MemoryQueue:
 def drain_part(url: str, data_dir: str, bodies: list[str], start: Any) -> None:
     from opsbot.app import build_runtime
     from opsbot.config import Settings
-    from opsbot.intake.sqs import SqsIntake
+    from opsbot.intake.sqs import BATCHES_IN_FLIGHT, SqsIntake
 
     logging.disable(logging.WARNING)
     rt = build_runtime(Settings(database_url=url, data_dir=Path(data_dir)))
-    intake = SqsIntake(rt, "memory", MemoryQueue(bodies), wait_seconds=0)
+    memory = MemoryQueue(bodies)
+    intakes = [  # as SqsWorkers runs them: several batches in flight per worker
+        SqsIntake(rt, "memory", memory, wait_seconds=0) for _ in range(BATCHES_IN_FLIGHT)
+    ]
+
+    def drain_one(intake: Any) -> None:
+        while intake.poll_once().received:
+            pass
+
+    threads = [threading.Thread(target=drain_one, args=(i,)) for i in intakes]
     start.wait()
-    while intake.poll_once().received:
-        pass
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     rt.engine.dispose()
 
 

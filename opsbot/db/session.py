@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -40,13 +42,55 @@ def make_engine(
         pool_timeout=connect_timeout,
         connect_args=postgres_timeouts(connect_timeout, statement_timeout),
     )
-    bounded = _bounded_connection_class(statement_timeout + connect_timeout)
+    _bound_connections(engine, statement_timeout + connect_timeout)
+    _recipes[engine] = (url, connect_timeout, statement_timeout)
+    return engine
+
+
+def _bound_connections(engine: Engine, limit: float) -> None:
+    bounded = _bounded_connection_class(limit)
 
     @event.listens_for(engine, "do_connect")
     def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
         return bounded.connect(*cargs, **cparams)
 
-    return engine
+
+# How each PostgreSQL engine was made, so its one-statement companion can be made alike.
+_recipes: weakref.WeakKeyDictionary[Engine, tuple[str, float, float]] = weakref.WeakKeyDictionary()
+_companions: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+_companions_lock = threading.Lock()
+
+
+def statement_engine(engine: Engine) -> Engine | None:
+    """Return the PostgreSQL engine's companion for one-statement transactions, or None.
+
+    Its connections autocommit, so a statement is its own transaction: one
+    round trip, with no BEGIN before it and no COMMIT after it, and any row
+    lock it takes is held for that statement and its commit only. It does not
+    ping on checkout (a ping is a round trip): a connection the server dropped
+    fails its statement with ``connection_invalidated`` and the caller retries
+    once on a fresh one, which is safe for statements that are idempotent as a
+    whole. Disposed with its engine.
+    """
+    with _companions_lock:
+        companion = _companions.get(engine)
+        recipe = _recipes.get(engine)
+        if companion is not None or recipe is None:
+            return companion
+        url, connect_timeout, statement_timeout = recipe
+        companion = create_engine(  # sized like the engine: each thread keeps its connection
+            url,
+            pool_size=5,
+            max_overflow=5,
+            pool_recycle=1800,
+            pool_timeout=connect_timeout,
+            isolation_level="AUTOCOMMIT",
+            connect_args=postgres_timeouts(connect_timeout, statement_timeout),
+        )
+        _bound_connections(companion, statement_timeout + connect_timeout)
+        _companions[engine] = companion
+        event.listen(engine, "engine_disposed", lambda _conn: companion.dispose())
+        return companion
 
 
 def _bounded_connection_class(limit: float) -> Any:

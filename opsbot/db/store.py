@@ -9,12 +9,14 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, bindparam, func, select, text, update
+from sqlalchemy import ColumnElement, Engine, Row, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from opsbot.db.models import (
+    ACTIVE_SQL,
     PENDING_SQL,
     AlertRow,
     AuditEntry,
@@ -143,6 +145,79 @@ def update_incident(
     stmt = _incident_update(frozenset(values), count)
     params = {f"v_{key}": value for key, value in values.items()}
     session.connection().execute(stmt, {**params, "incident_id": incident_id})
+
+
+def insert_deliveries(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[int | None]:
+    """Record deliveries in one statement; return each one's id, None for a message id seen
+    before (in the database or earlier in the same batch)."""
+    if not rows:
+        return []
+    table: Any = Delivery.__table__
+    stmt = (
+        _insert(session, table)
+        .values([dict(r) for r in rows])
+        .on_conflict_do_nothing(index_elements=["namespace", "message_id"])
+        .returning(table.c.id, table.c.namespace, table.c.message_id)
+    )
+    ids = {(ns, mid): int(i) for i, ns, mid in session.connection().execute(stmt)}
+    answer: list[int | None] = []
+    for row in rows:
+        answer.append(ids.pop((row["namespace"], row["message_id"]), None))
+    return answer
+
+
+def lock_latest_incidents(session: Session, fingerprints: Sequence[str]) -> dict[str, Row[Any]]:
+    """Return the newest incident of each fingerprint, locked for update in id order."""
+    if not fingerprints:
+        return {}
+    table: Any = Incident.__table__
+    newest = (
+        select(func.max(table.c.id))
+        .where(table.c.fingerprint.in_(sorted(set(fingerprints))))
+        .group_by(table.c.fingerprint)
+    )
+    columns = [table.c[name] for name in LIFECYCLE_COLUMNS]
+    stmt = (
+        select(table.c.fingerprint, *columns)
+        .where(table.c.id.in_(newest))
+        .order_by(table.c.id)
+        .with_for_update()
+    )
+    return {row.fingerprint: row for row in session.connection().execute(stmt)}
+
+
+def insert_incidents(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Insert incidents in one statement; return their ids in the order given."""
+    if not rows:
+        return []
+    table: Any = Incident.__table__
+    stmt = _insert(session, table).returning(table.c.id, sort_by_parameter_order=True)
+    result = session.connection().execute(stmt, [dict(r) for r in rows])
+    return [int(i) for i in result.scalars()]
+
+
+def insert_rows(session: Session, model: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert rows of one table (alerts, audit entries) in one multi-row statement."""
+    if rows:
+        stmt = _insert(session, model.__table__).values([dict(r) for r in rows])
+        session.connection().execute(stmt)
+
+
+def add_to_incident(
+    session: Session, incident_id: int, values: Mapping[str, Any], *, count: int
+) -> None:
+    """Update an incident in place and add ``count`` to its count in the database."""
+    stmt = _incident_add(frozenset(values))
+    params = {f"v_{key}": value for key, value in values.items()}
+    session.connection().execute(stmt, {**params, "incident_id": incident_id, "add": count})
+
+
+@cache
+def _incident_add(keys: frozenset[str]) -> Any:
+    table: Any = Incident.__table__
+    values: dict[str, Any] = {key: bindparam(f"v_{key}") for key in sorted(keys)}
+    values["count"] = table.c.count + bindparam("add")
+    return update(table).where(table.c.id == bindparam("incident_id")).values(**values)
 
 
 def insert_alert(session: Session, values: Mapping[str, Any]) -> None:
@@ -314,3 +389,187 @@ def replay_outbox(session: Session, ids: Sequence[int] | None, now: datetime) ->
 def _pending_key(session: Session, key: str) -> bool:
     stmt = select(OutboxRow.id).where(OutboxRow.coalesce_key == key, OutboxRow.state == "pending")
     return session.execute(stmt.limit(1)).first() is not None
+
+
+# The ingest fast path (PostgreSQL): one statement per delivery, run on an
+# autocommit connection (``session.statement_engine``), so it is its own
+# transaction and one round trip. Each statement records the delivery and
+# applies a decision the core made, guarded so that it applies only where the
+# core's premise still holds; where it does not, it writes nothing and says so.
+
+_ALERT_COLUMNS = (
+    "delivery_id, incident_id, fingerprint, status, severity, source, title, summary,"
+    " account_id, region, resource, labels, decision, silence_id, occurred_at, received_at"
+)
+_ALERT_VALUES = (
+    "d.id, i.id, %(fingerprint)s, %(alert_status)s, %(severity)s, %(source)s, %(title)s,"
+    " %(alert_summary)s, %(account_id)s, %(region)s, %(resource)s, %(labels)s::jsonb,"
+    " %(decision)s, NULL, %(occurred_at)s, %(now)s"
+)
+_DELIVERY_INSERT = """
+    INSERT INTO deliveries (namespace, message_id, channel, message_type, topic_arn, subject,
+                            body, sent_at, received_at, outcome)
+    SELECT %(namespace)s, %(message_id)s, %(channel)s, %(message_type)s, %(topic_arn)s,
+           %(subject)s, %(body)s, %(sent_at)s, %(now)s, 'processed'
+"""
+_LIFECYCLE_RETURNING = ", ".join(f"incidents.{name}" for name in LIFECYCLE_COLUMNS)
+
+
+def _outbox_cte() -> str:
+    trace = "trace_parent" in OutboxRow.__table__.c
+    columns = "target, kind, incident_id, payload, coalesce_key, state, attempts, due_at,"
+    columns += " created_at, updated_at" + (", trace_parent" if trace else "")
+    values = "v.target, v.kind, i.id, v.payload, v.coalesce_key || i.id::text, 'pending', 0,"
+    values += " v.due_at, %(now)s, %(now)s" + (", %(trace_parent)s" if trace else "")
+    # coalesce_key arrives as "target:kind:" (the id is known only here) or NULL.
+    # (S608 below: these statements are built from constants; every value is bound.)
+    return f"""
+    o AS (
+        INSERT INTO outbox ({columns})
+        SELECT {values}
+        FROM i, jsonb_to_recordset(%(outbox)s::jsonb)
+             AS v(target text, kind text, payload jsonb, coalesce_key text, due_at timestamptz)
+        ON CONFLICT (coalesce_key) WHERE {PENDING_SQL}
+        DO UPDATE SET due_at = least(outbox.due_at, excluded.due_at)
+    )"""  # noqa: S608 - constants only; every value is bound
+
+
+def _audit_cte() -> str:
+    return """
+    au AS (
+        INSERT INTO audit_log (at, actor, action, subject_type, subject_id, detail)
+        SELECT %(now)s, v.actor, v.action, 'incident', i.id::text, v.detail
+        FROM i, jsonb_to_recordset(%(audit)s::jsonb) AS v(actor text, action text, detail jsonb)
+    )"""
+
+
+def _answer(premise: str) -> str:
+    # What the caller needs: whether the premise held, the delivery id (None: a duplicate), the
+    # incident after the change, and where the premise failed the fingerprint's latest incident
+    # as it is (``seen_*``), so the caller's next premise is right.
+    # Columns by position (ANSWER_COLUMNS): naming them costs more than the statement's planning.
+    columns = ", ".join(f"i.{name}" for name in LIFECYCLE_COLUMNS)
+    seen = ", ".join(f"'{name}', {name}" for name in LIFECYCLE_COLUMNS)
+    return f"""
+    SELECT p.premise, (SELECT id FROM d), {columns}, l.seen
+    FROM (SELECT {premise} AS premise) AS p
+    LEFT JOIN i ON true
+    LEFT JOIN LATERAL (
+        SELECT jsonb_build_object({seen}) AS seen FROM incidents
+        WHERE fingerprint = %(fingerprint)s ORDER BY id DESC LIMIT 1
+    ) AS l ON NOT p.premise"""  # noqa: S608 - constants only; every value is bound
+
+
+@cache
+def _fast_repeat_sql() -> str:
+    return f"""
+    WITH cur AS (
+        SELECT id FROM incidents
+        WHERE id = %(incident_id)s AND {ACTIVE_SQL} AND priority = %(priority)s
+          AND NOT flapping AND last_alert_status = %(alert_status)s
+          AND flips = %(flips)s::jsonb
+        FOR UPDATE
+    ),
+    d AS (
+        {_DELIVERY_INSERT} FROM cur
+        ON CONFLICT (namespace, message_id) DO NOTHING
+        RETURNING id
+    ),
+    i AS (
+        UPDATE incidents
+        SET count = incidents.count + 1, severity = %(severity)s, summary = %(summary)s,
+            last_alert_at = %(last_alert_at)s, last_seen = %(now)s
+        FROM d WHERE incidents.id = %(incident_id)s
+        RETURNING {_LIFECYCLE_RETURNING}
+    ),
+    a AS (INSERT INTO alerts ({_ALERT_COLUMNS}) SELECT {_ALERT_VALUES} FROM d, i),
+    {_outbox_cte()},
+    {_audit_cte()}
+    {_answer("EXISTS (SELECT 1 FROM cur)")}
+    """  # noqa: S608 - constants only; every value is bound
+
+
+_INCIDENT_COLUMNS = (
+    "fingerprint", "status", "priority", "severity", "title", "summary", "source", "account_id",
+    "account_name", "environment", "team", "region", "resource", "console_url", "count",
+    "flapping", "flips", "last_alert_status", "last_alert_at", "first_seen", "last_seen",
+    "resolved_at", "route", "slack_channel",
+)  # fmt: skip
+_JSON_INCIDENT_COLUMNS = frozenset({"flips", "route"})
+
+
+@cache
+def _fast_open_sql() -> str:
+    columns = ", ".join(_INCIDENT_COLUMNS)
+    values = ", ".join(
+        f"%(i_{name})s::jsonb" if name in _JSON_INCIDENT_COLUMNS else f"%(i_{name})s"
+        for name in _INCIDENT_COLUMNS
+    )
+    return f"""
+    WITH d AS (
+        {_DELIVERY_INSERT}
+        WHERE NOT EXISTS (SELECT 1 FROM incidents WHERE fingerprint = %(fingerprint)s)
+        ON CONFLICT (namespace, message_id) DO NOTHING
+        RETURNING id
+    ),
+    i AS (
+        INSERT INTO incidents ({columns}) SELECT {values} FROM d
+        RETURNING {_LIFECYCLE_RETURNING}
+    ),
+    a AS (INSERT INTO alerts ({_ALERT_COLUMNS}) SELECT {_ALERT_VALUES} FROM d, i),
+    {_outbox_cte()},
+    {_audit_cte()}
+    {_answer("NOT EXISTS (SELECT 1 FROM incidents WHERE fingerprint = %(fingerprint)s)")}
+    """  # noqa: S608 - constants only; every value is bound
+
+
+ANSWER_COLUMNS = ("premise", "delivery_id", *LIFECYCLE_COLUMNS, "seen")
+
+
+def _run_one(engine: Engine, sql: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    # On the DBAPI connection itself: SQLAlchemy's result machinery would cost as much as the
+    # statement. Errors are raised as SQLAlchemy's, a dropped connection invalidated as ever.
+    raw = engine.raw_connection()
+    cursor = None
+    try:
+        cursor = raw.cursor()
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        assert row is not None  # the statement answers one row, whatever it did
+        return dict(zip(ANSWER_COLUMNS, row, strict=True))
+    except engine.dialect.loaded_dbapi.Error as exc:
+        gone = engine.dialect.is_disconnect(exc, raw, cursor)
+        if gone:
+            raw.invalidate(exc)
+        error = engine.dialect.loaded_dbapi.Error
+        raise DBAPIError.instance(
+            sql, dict(params), exc, error, connection_invalidated=gone, dialect=engine.dialect
+        ) from exc
+    finally:
+        if cursor is not None:
+            cursor.close()
+        raw.close()
+
+
+def fast_repeat(engine: Engine, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Record a delivery and count a repeat on its active incident, in one statement.
+
+    ``premise`` in the answer says whether the incident was still as the core
+    saw it (active, same priority, not flapping, same last status and flips);
+    when it was not, nothing was written. ``delivery_id`` is None for a message
+    id seen before (then nothing was written either); otherwise the answer
+    carries the incident's lifecycle columns after the update; ``seen`` holds the latest
+    incident's where the premise failed.
+    """
+    return _run_one(engine, _fast_repeat_sql(), params)
+
+
+def fast_open(engine: Engine, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Record a delivery and open the first incident of a fingerprint, in one statement.
+
+    ``premise`` says whether the fingerprint had no incident at all; when it
+    had one, nothing was written. A concurrent open of the same fingerprint
+    fails the statement on ``uq_incidents_active_fingerprint`` (nothing
+    written). ``delivery_id`` is None for a message id seen before.
+    """
+    return _run_one(engine, _fast_open_sql(), params)

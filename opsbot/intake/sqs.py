@@ -48,6 +48,7 @@ from opsbot.sns import verify as sns
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 10
+BATCHES_IN_FLIGHT = 3  # polling threads per queue in one worker
 # SQS keeps a message for up to 14 days; an SNS envelope may wait that long in the queue.
 SQS_MAX_AGE = timedelta(days=14)
 MAX_ID = 128
@@ -227,23 +228,11 @@ class SqsIntake:
         return [d for d in decoded if d.skipped] + todo
 
     def _record_all(self, items: Sequence[Decoded]) -> list[service.IngestResult]:
-        now = self.rt.clock()
         rt = self.rt
-
-        def work(session: Any) -> list[service.IngestResult]:
-            return [
-                service.record_delivery(
-                    session,
-                    delivery=item.delivery,  # type: ignore[arg-type]
-                    alerts=item.alerts,
-                    policy=rt.policy,
-                    now=now,
-                    silences=rt.silences,
-                )
-                for item in items
-            ]
-
-        return service.in_transaction(rt.sessions, work) if items else []
+        work = [(item.delivery, item.alerts) for item in items if item.delivery is not None]
+        return service.ingest_batch(
+            rt.sessions, work, policy=rt.policy, now=rt.clock(), silences=rt.silences
+        )
 
     def _record_each(self, items: Sequence[Decoded], result: BatchResult) -> list[Decoded]:
         recorded = []
@@ -348,10 +337,14 @@ def bounded_id(value: str) -> str:
 
 
 class SqsWorkers:
-    """One polling thread per queue, stopped together."""
+    """``BATCHES_IN_FLIGHT`` polling threads per queue, stopped together.
+
+    A batch spends much of its time waiting (on SQS, on the database); while one waits, the
+    others decode and decide, so a worker keeps both cores' share busy.
+    """
 
     def __init__(self, rt: Runtime, queue_urls: Sequence[str]) -> None:
-        self.intakes = [SqsIntake(rt, url) for url in queue_urls]
+        self.intakes = [SqsIntake(rt, url) for url in queue_urls for _ in range(BATCHES_IN_FLIGHT)]
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
 

@@ -70,8 +70,13 @@ def test_database_refuses_a_second_active_incident_per_fingerprint(rt) -> None:
         s.add(Incident(**{**values, "status": "acknowledged"}))
 
 
-def _ingest_many(url: str, start: multiprocessing.synchronize.Barrier, names: list[str]) -> None:
-    """One process: ingest the same alarms as the other process, at the same moment."""
+def _ingest_many(
+    url: str, start: multiprocessing.synchronize.Barrier, names: list[str], fast: bool
+) -> None:
+    """One process: ingest the same alarms as the other process, at the same moment.
+
+    ``fast`` ingests as ``POST /sns`` does (with cached silences): on PostgreSQL the first
+    alert of a fingerprint and its repeats take the one-statement fast path."""
     from handlers import parse
     from handlers.base import Inbound
     from opsbot.core.policy import Policy
@@ -86,17 +91,28 @@ def _ingest_many(url: str, start: multiprocessing.synchronize.Barrier, names: li
 
     for name in names:
         delivery = DeliveryIn("sns", str(uuid.uuid4()), "push", "Notification", "{}")
-        ingest(factory, delivery=delivery, alerts=alerts[name], policy=Policy.default(), now=now)
+        ingest(
+            factory,
+            delivery=delivery,
+            alerts=alerts[name],
+            policy=Policy.default(),
+            now=now,
+            silences=(lambda _session, _now: []) if fast else None,
+        )
     engine.dispose()
 
 
 @pytest.mark.postgres
-def test_two_processes_racing_on_the_same_alarms_open_one_incident_each(database_url) -> None:
+@pytest.mark.parametrize("fast", [False, True], ids=["full-path", "fast-path"])
+def test_two_processes_racing_on_the_same_alarms_open_one_incident_each(
+    database_url, fast: bool
+) -> None:
     names = [f"Race-{i}" for i in range(40)]
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(2)
     procs = [
-        ctx.Process(target=_ingest_many, args=(database_url, barrier, names)) for _ in range(2)
+        ctx.Process(target=_ingest_many, args=(database_url, barrier, names, fast))
+        for _ in range(2)
     ]
     for p in procs:
         p.start()

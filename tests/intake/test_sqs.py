@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,6 @@ from sqlalchemy import func, select
 from opsbot.cli import main
 from opsbot.config import Settings
 from opsbot.db.models import AlertRow, Delivery, Incident
-from opsbot.incidents import service
 from opsbot.intake import sqs
 from opsbot.runtime import Runtime
 from opsbot.sns.sign import LocalSigner
@@ -218,17 +218,18 @@ def test_killed_after_commit_before_delete_loses_and_doubles_nothing(
     queue: str,
     signer: LocalSigner,
     clock: Clock,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     send(client, queue, enveloped(signer, clock, alarm_message("Disk")), EVENT.read_text())
     crashing = intake(rt, queue, client)
 
-    def killed(*args: Any) -> None:
+    def killed(**_: Any) -> None:
         raise SystemExit("worker killed between commit and delete")
 
-    monkeypatch.setattr(crashing, "delete", killed)
+    # At the network edge: the DeleteMessageBatch call never leaves this process.
+    client.meta.events.register("before-call.sqs.DeleteMessageBatch", killed)
     with pytest.raises(SystemExit):
         crashing.poll_once()
+    client.meta.events.unregister("before-call.sqs.DeleteMessageBatch", killed)
     after_crash = counts(rt)
     again = intake(rt, queue, client).poll_once()
 
@@ -238,22 +239,33 @@ def test_killed_after_commit_before_delete_loses_and_doubles_nothing(
     assert left_on_queue(client, queue) == 0
 
 
+@contextmanager
+def on_statement(rt: Runtime, act: Callable[[str, Any], None]) -> Iterator[None]:
+    """Run ``act(statement, parameters)`` as each statement leaves for the database (the driver
+    edge: how a dying connection, a refusing server or a slow one looks to opsbot)."""
+
+    def before(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        act(statement, parameters)
+
+    sa_event.listen(rt.engine, "before_cursor_execute", before)
+    try:
+        yield
+    finally:
+        sa_event.remove(rt.engine, "before_cursor_execute", before)
+
+
 def test_killed_before_commit_records_the_batch_on_redelivery(
-    rt: Runtime,
-    client: Any,
-    queue: str,
-    monkeypatch: pytest.MonkeyPatch,
+    rt: Runtime, client: Any, queue: str
 ) -> None:
     send(client, queue, EVENT.read_text())
     crashing = intake(rt, queue, client)
 
-    def killed(*args: Any, **kwargs: Any) -> Any:
-        raise SystemExit("worker killed inside the transaction")
+    def killed(statement: str, _parameters: Any) -> None:
+        if statement.startswith("INSERT INTO alerts"):
+            raise SystemExit("worker killed inside the transaction")
 
-    monkeypatch.setattr(service, "record_delivery", killed)
-    with pytest.raises(SystemExit):
+    with on_statement(rt, killed), pytest.raises(SystemExit):
         crashing.poll_once()
-    monkeypatch.undo()
     assert counts(rt) == (0, 0, 0)
 
     again = intake(rt, queue, client).poll_once()
@@ -262,44 +274,35 @@ def test_killed_before_commit_records_the_batch_on_redelivery(
 
 
 def test_a_message_failing_to_record_does_not_block_its_batch(
-    rt: Runtime,
-    client: Any,
-    queue: str,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
+    rt: Runtime, client: Any, queue: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     send(client, queue, EVENT.read_text(), "poison pill", "disk full")
-    real = service.record_delivery
 
-    def picky(session: Any, **kwargs: Any) -> Any:
-        if kwargs["delivery"].body == "poison pill":
+    def picky(statement: str, parameters: Any) -> None:
+        if statement.startswith("INSERT INTO deliveries") and "poison pill" in str(parameters):
             raise RuntimeError("database refused the row")
-        return real(session, **kwargs)
 
-    monkeypatch.setattr(service, "record_delivery", picky)
-    result = intake(rt, queue, client, visibility_timeout=30).poll_once()
+    with on_statement(rt, picky):
+        result = intake(rt, queue, client, visibility_timeout=30).poll_once()
 
     assert (result.recorded, result.deleted, len(result.left)) == (2, 2, 1)
     assert "database refused the row" in caplog.text
     assert left_on_queue(client, queue) == 1
 
 
-def test_a_slow_batch_has_its_visibility_extended(
-    rt: Runtime, client: Any, queue: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_slow_batch_has_its_visibility_extended(rt: Runtime, client: Any, queue: str) -> None:
     send(client, queue, EVENT.read_text())
     extended: list[str] = []
     client.meta.events.register(
         "before-call.sqs.ChangeMessageVisibilityBatch", lambda **kw: extended.append("x")
     )
-    real = service.record_delivery
 
-    def slow(session: Any, **kwargs: Any) -> Any:
-        time.sleep(0.35)
-        return real(session, **kwargs)
+    def slow(statement: str, _parameters: Any) -> None:
+        if statement.startswith("INSERT INTO deliveries"):
+            time.sleep(0.35)  # a database that takes its time (the heartbeat runs meanwhile)
 
-    monkeypatch.setattr(service, "record_delivery", slow)
-    result = intake(rt, queue, client, visibility_timeout=30, heartbeat_seconds=0.1).poll_once()
+    with on_statement(rt, slow):
+        result = intake(rt, queue, client, visibility_timeout=30, heartbeat_seconds=0.1).poll_once()
 
     assert result.recorded == 1
     assert len(extended) >= 2
