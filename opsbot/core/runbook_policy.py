@@ -24,6 +24,8 @@ RATE = re.compile(r"[1-9][0-9]*|[1-9][0-9]?%|100%")  # SSM MaxConcurrency
 ERROR_RATE = re.compile(r"0|[1-9][0-9]*|[0-9][0-9]?%|100%")  # SSM MaxErrors
 NAME = re.compile(r"[a-z][a-z0-9-]{1,62}")
 PARAM_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,127}")
+# "ana (U0OPS)": the Slack id in brackets at the end is who the person is.
+SLACK_ID = re.compile(r"\(([UW][A-Z0-9]{2,})\)\s*$")
 TRUE_WORDS = ("true", "yes", "1", "on")
 FALSE_WORDS = ("false", "no", "0", "off")
 
@@ -146,8 +148,16 @@ def check_request(runbook: Runbook, environment: str, targets: int) -> None:
 
 def check_approver(approval: str, requester: str, approver: str) -> None:
     """Refuse an approval the policy does not accept (the requester approving a prod run)."""
-    if approval == "other" and approver == requester:
+    # The same Slack user under another display name is still the requester.
+    same = slack_id(requester) is not None and slack_id(approver) == slack_id(requester)
+    if approval == "other" and (approver == requester or same):
         raise PolicyRefusal("the requester cannot approve their own run here")
+
+
+def slack_id(actor: str) -> str | None:
+    """Return the Slack user id an actor name ends with ("ana (U0OPS)" → "U0OPS"), or None."""
+    found = SLACK_ID.search(actor)
+    return found.group(1) if found else None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,10 @@
-"""Runbook operations for one Slack request (one transaction): what ``/ops`` run words call.
+"""Runbook and approval operations for one Slack request (one transaction).
 
-Returns plain text lines for the handlers in ``opsbot/slack/commands/runbooks.py`` and
-raises ``ActionError`` (which the Slack dispatcher answers) on any refusal.
+What the ``/ops`` run and approval words call. Returns plain text lines for the
+handlers in ``opsbot/slack/commands/runbooks.py`` and raises ``ActionError``
+(which the Slack dispatcher answers) on any refusal; a refusal by the approval
+policy raises ``ApprovalRefused``, whose audit entries the dispatcher writes
+again after the request's transaction rolled back.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from opsbot.db.models import RunbookRun
+from opsbot.approvals import service as approvals
+from opsbot.db.models import Approval, RunbookRun
 from opsbot.incidents.actions import ActionError
 from opsbot.runbooks import service
 from opsbot.runbooks.catalogue import catalogue_of
@@ -97,9 +101,40 @@ class RunbookDesk:
             lines.append(f"```\n{run.output[:1500]}\n```")
         return "\n".join(lines)
 
+    def decide(self, approval_id: int, actor: str, verdict: str, reason: str) -> str:
+        """Approve or deny an approval request (a run's goes through the run)."""
+        try:
+            request = approvals.get(self.session, approval_id)
+        except approvals.ApprovalError as exc:
+            raise ActionError(str(exc)) from None
+        if request.run_id is not None:
+            if verdict == "approve":
+                return self.approve(request.run_id, actor)
+            return self.deny(request.run_id, actor, reason)
+        try:
+            approvals.decide(
+                self.session, approval_id, actor=actor, verdict=verdict, now=self.now,
+                reason=reason,
+            )  # fmt: skip
+        except approvals.ApprovalRefused:
+            raise
+        except approvals.ApprovalError as exc:
+            raise ActionError(str(exc)) from None
+        then = " CodePipeline gets the decision now." if request.kind == "codepipeline" else ""
+        return f"Approval A{approval_id} {request.state} by {actor}.{then}"
+
+    def describe(self, approval_id: int) -> str:
+        """Return what an approval request is about (for the Deny modal)."""
+        row = self.session.get(Approval, approval_id)
+        if row is None:
+            raise ActionError(f"There is no approval A{approval_id}.")
+        return row.what
+
     def _do(self, work: Any) -> RunbookRun:
         try:
             run: RunbookRun = work()
+        except service.RunRefused as exc:
+            raise approvals.ApprovalRefused(str(exc), exc.audit_entries) from None
         except service.RunError as exc:
             raise ActionError(str(exc)) from None
         return run

@@ -111,6 +111,11 @@ def add_jobs(scheduler: BaseScheduler, rt: Runtime) -> None:
         "interval", seconds=60, id="auto_remediation", **options,
     )  # fmt: skip
     scheduler.add_job(windows, "interval", seconds=60, id="patch_windows", **options)
+    # Unapproved runs expire on time even where AWS is not usable (their requests say so).
+    scheduler.add_job(
+        lambda: run_singleton(rt, "runbook_expiry", service.expire_due),
+        "interval", seconds=30, id="runbook_expiry", **options,
+    )  # fmt: skip
 
 
 class _AwsCheck:

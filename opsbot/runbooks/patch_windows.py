@@ -6,14 +6,19 @@ it starts, the run is requested (approval per environment: in prod another
 person must approve before the window opens, or nothing is installed); when
 the window opens, the targeted instances' alarms are silenced until it
 closes and the approved run is released to the runbook job; when the run
-ends, a summary with the compliance SSM reports is posted.
+ends, a summary with the compliance SSM reports is posted to the window's
+channel and kept on a Jira ticket: the report is an alert (source
+``opsbot.patch_window``) through the incident service, so it becomes an
+incident with its card and ticket under the routing rules; a clean window's
+incident is resolved at once (the ticket stays as the record), one with
+failures or missing reports stays open for someone to look at.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,12 +31,14 @@ from sqlalchemy.orm import Session
 
 from opsbot.config.yamldoc import Document, KeyPath, document_for, keys, read_text
 from opsbot.core import runbook_policy as rp
+from opsbot.core.alert import Alert, AlertStatus, Severity, make_fingerprint
 from opsbot.core.cron import parse_cron
 from opsbot.core.durations import parse_duration
 from opsbot.core.policy import Policy
 from opsbot.core.slacktext import escape
 from opsbot.db.models import RunbookRun
 from opsbot.incidents import actions
+from opsbot.incidents.service import DeliveryIn, record_delivery
 from opsbot.runbooks import service
 from opsbot.runbooks.catalogue import catalogue_of
 from opsbot.runbooks.ssm import SsmError, Where
@@ -46,6 +53,7 @@ KEYS = (
 REQUIRED = ("name", "cron", "targets", "operation")
 OPERATIONS = {"Scan": "patch-scan", "Install": "patch-install"}
 ACTOR = "opsbot:patch-window"
+REPORT_SOURCE = "opsbot.patch_window"
 
 
 @dataclass(frozen=True)
@@ -304,8 +312,46 @@ def report_hook(rt: Runtime, ssm: Any) -> Callable[[Session, RunbookRun, datetim
         # Instance ids and SSM's reasons come from AWS: shown as written, never as markup.
         channel = run.window.get("channel")
         service.notify(session, escape(text), now, channel=channel, run_id=run.id)
+        report_incident(session, rt, run, text, clean=_clean(run, instances, states), now=now)
 
     return hook
+
+
+def report_incident(
+    session: Session, rt: Runtime, run: RunbookRun, text: str, *, clean: bool, now: datetime
+) -> int | None:
+    """Keep a window's report as an incident (card and ticket); a clean one resolves at once."""
+    name, starts = run.patch_window or "", str(run.window.get("starts_at", ""))
+    firing = Alert(
+        fingerprint=make_fingerprint(REPORT_SOURCE, run.account_id, run.region, name, starts),
+        status=AlertStatus.FIRING,
+        severity=Severity.INFO if clean else Severity.MEDIUM,
+        source=REPORT_SOURCE,
+        title=text.splitlines()[0][:200],
+        summary=text,
+        account_id=run.account_id,
+        region=run.region,
+        resource=name,
+        labels={"patch_window": name, "run": str(run.id), "starts_at": starts},
+        occurred_at=now,
+    )
+    alerts = [firing, replace(firing, status=AlertStatus.RESOLVED)] if clean else [firing]
+    delivery = DeliveryIn(
+        namespace="opsbot", message_id=f"patch-window-report:{run.id}", channel="job",
+        message_type="PatchWindowReport", body=text,
+    )  # fmt: skip
+    result = record_delivery(
+        session, delivery=delivery, alerts=alerts, policy=rt.policy, now=now, silences=rt.silences
+    )
+    return result.outcomes[0].incident_id if result.outcomes else None
+
+
+def _clean(run: RunbookRun, instances: list[str], states: list[dict[str, Any]]) -> bool:
+    by_id = {s["InstanceId"]: s for s in states}
+    failed = any(by_id.get(i, {}).get("FailedCount") for i in instances)
+    return (
+        run.state == "succeeded" and bool(instances) and not failed and len(by_id) >= len(instances)
+    )
 
 
 def summary(run: RunbookRun, instances: list[str], states: list[dict[str, Any]]) -> str:

@@ -18,7 +18,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from opsbot.approvals import service as approvals
+from opsbot.approvals.config import approval_policy
 from opsbot.audit import ACTOR, audit
+from opsbot.core import approvals as approval_rules
 from opsbot.core import runbook_policy as rp
 from opsbot.core.effects import Effect
 from opsbot.core.policy import Policy
@@ -35,6 +38,14 @@ APPROVAL_TTL = timedelta(minutes=30)
 
 class RunError(Exception):
     """The run cannot be requested or changed; the message says why."""
+
+
+class RunRefused(RunError):
+    """The approval policy refused a decision; its audit entries outlive a rollback."""
+
+    def __init__(self, message: str, audit_entries: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.audit_entries = audit_entries
 
 
 @dataclass(frozen=True)
@@ -113,8 +124,11 @@ def preview(session: Session, catalogue: Catalogue, policy: Policy, req: RunRequ
         account,
         region,
         environment,
-        max(rp.approval_needed(book, environment), req.approval_floor, key=_rank),
-    )
+        approval_rules.floor_for(
+            approval_policy(policy), environment, rp.approval_needed(book, environment),
+            req.approval_floor,
+        ),
+    )  # fmt: skip
 
 
 def template_context(session: Session, incident: Incident | None) -> dict[str, Any]:
@@ -142,7 +156,7 @@ def request_run(
     req: RunRequest,
     *,
     now: datetime,
-    approval_ttl: timedelta = APPROVAL_TTL,
+    approval_ttl: timedelta | None = None,
 ) -> RunbookRun:
     """Store a requested run: approved at once, or awaiting approval until it expires."""
     seen = preview(session, catalogue, policy, req)
@@ -192,7 +206,8 @@ def request_run(
         starts = req.window.get("starts_at")
         opens = datetime.fromisoformat(starts) if starts else now
         # No approval before a scheduled window opens, no install: the request expires then.
-        run.expires_at = opens if opens > now else now + approval_ttl
+        ttl = approval_ttl or approval_policy(policy).ttl  # approvals.expires_after
+        run.expires_at = opens if opens > now else now + ttl
         _note(session, run, f"{req.requester} asks to run {seen.describe()} (run {run.id}).", now)
         _ask_approvers(session, policy, run, seen, now)
     return run
@@ -226,11 +241,7 @@ def get_run(session: Session, run_id: int) -> RunbookRun:
 def approve(session: Session, run_id: int, *, approver: str, now: datetime) -> RunbookRun:
     """Approve a run awaiting approval (never the requester's own where policy says so)."""
     run = get_run(session, run_id)
-    try:
-        rp.check_approver(run.approval, run.requester, approver)
-    except rp.PolicyRefusal as exc:
-        _audit(session, run, "run.approval_refused", approver, now, reason=str(exc))
-        raise RunError(f"Run {run_id}: {exc}.") from None
+    _decide(session, run, approver, "approve", now)
     _move(run, "approve", now)
     run.approver, run.approved_at = approver, now
     run.next_check_at = None if run.patch_window else now  # a window releases its own run
@@ -244,6 +255,7 @@ def deny(
 ) -> RunbookRun:
     """Deny a run awaiting approval; nothing is sent."""
     run = get_run(session, run_id)
+    _decide(session, run, approver, "deny", now, reason)
     _move(run, "deny", now)
     run.approver, run.reason, run.finished_at = approver, reason, now
     _audit(session, run, "run.denied", approver, now, reason=reason)
@@ -261,6 +273,7 @@ def cancel(session: Session, run_id: int, *, actor: str, now: datetime) -> Runbo
         return run
     _move(run, "cancel", now)
     run.reason, run.finished_at = f"cancelled by {actor}", now
+    _close_request(session, run, "closed", f"run cancelled by {actor}", now)
     _audit(session, run, "run.cancelled", actor, now)
     _note(session, run, f"Run {run.id} ({run.runbook}) cancelled by {actor}.", now)
     return run
@@ -277,6 +290,7 @@ def expire_due(session: Session, now: datetime) -> int:
     for run in rows:
         _move(run, "expire", now)
         run.finished_at, run.reason = now, "no approval in time"
+        _close_request(session, run, "expired", "no decision in time", now)
         _audit(session, run, "run.expired", ACTOR, now)
         _note(session, run, f"Run {run.id} ({run.runbook}) expired unapproved.", now)
         expired += 1
@@ -314,6 +328,41 @@ def finish(
     _note(session, run, text, now, jira=True)
 
 
+def _decide(
+    session: Session, run: RunbookRun, actor: str, verdict: str, now: datetime, reason: str = ""
+) -> None:
+    """Decide the run's approval request (the policy is enforced there), or check a bare run."""
+    request = approvals.for_run(session, run.id)
+    if request is None or run.state != "awaiting_approval":
+        if verdict == "approve" and run.state == "awaiting_approval":
+            _check_bare(session, run, actor, now)
+        return
+    try:
+        approvals.decide(session, request.id, actor=actor, verdict=verdict, now=now, reason=reason)
+    except approvals.ApprovalRefused as exc:
+        why = str(exc).split(": ", 1)[-1].rstrip(".")
+        _audit(session, run, "run.approval_refused", actor, now, reason=why)
+        entry = _entry(run, "run.approval_refused", actor, now, reason=why)
+        raise RunRefused(f"Run {run.id}: {why}.", [*exc.audit_entries, entry]) from None
+    except approvals.ApprovalError as exc:
+        raise RunError(str(exc)) from None
+
+
+def _check_bare(session: Session, run: RunbookRun, actor: str, now: datetime) -> None:
+    try:
+        rp.check_approver(run.approval, run.requester, actor)
+    except rp.PolicyRefusal as exc:
+        _audit(session, run, "run.approval_refused", actor, now, reason=str(exc))
+        entry = _entry(run, "run.approval_refused", actor, now, reason=str(exc))
+        raise RunRefused(f"Run {run.id}: {exc}.", [entry]) from None
+
+
+def _close_request(session: Session, run: RunbookRun, state: str, why: str, now: datetime) -> None:
+    request = approvals.for_run(session, run.id)
+    if request is not None:
+        approvals.close(session, request, state, why, now)
+
+
 def _move(run: RunbookRun, event: str, now: datetime) -> None:
     try:
         run.state = rp.transition(run.state, event)
@@ -325,8 +374,17 @@ def _move(run: RunbookRun, event: str, now: datetime) -> None:
 def _audit(
     session: Session, run: RunbookRun, action: str, actor: str, now: datetime, **detail: Any
 ) -> None:
+    audit(session, **_entry(run, action, actor, now, **detail))
+
+
+def _entry(
+    run: RunbookRun, action: str, actor: str, now: datetime, **detail: Any
+) -> dict[str, Any]:
     detail = {"runbook": run.runbook, "incident": run.incident_id, **detail}
-    audit(session, actor=actor, action=action, subject=("run", str(run.id)), now=now, detail=detail)
+    return {
+        "actor": actor, "action": action, "subject": ("run", str(run.id)), "now": now,
+        "detail": detail,
+    }  # fmt: skip
 
 
 def _note(
@@ -344,13 +402,18 @@ def _note(
 def _ask_approvers(
     session: Session, policy: Policy, run: RunbookRun, seen: Preview, now: datetime
 ) -> None:
-    channel = (policy.extra.get("runbooks") or {}).get("approvals_channel")
-    who = "someone other than the requester" if run.approval == "other" else "an approver"
-    text = (
-        f"Approval needed from {who}: {run.requester} asks to run {seen.describe()}. "
-        f"Run {run.id}: `/ops approve {run.id}` or `/ops deny {run.id} [reason]`."
-    )
-    notify(session, escape(text), now, channel=channel, incident_id=run.incident_id, run_id=run.id)
+    """Open the run's approval request: a message with buttons in the approvers' channel."""
+    assert run.expires_at is not None
+    ask = approvals.Ask(
+        kind="patch_window" if run.patch_window else "run", key=f"run:{run.id}",
+        what=f"Run {run.id}: {seen.describe()}", requester=run.requester, level=run.approval,
+        environment=run.environment, expires_at=run.expires_at, account_id=run.account_id,
+        region=run.region, incident_id=run.incident_id, run_id=run.id,
+        channel=approval_policy(policy).channel,
+    )  # fmt: skip
+    request = approvals.open_request(session, ask, now)
+    who = approval_rules.describe_level(run.approval)
+    _note(session, run, f"Approval A{request.id} asks {who} to approve run {run.id}.", now)
 
 
 def notify(
@@ -393,7 +456,3 @@ def run_json(run: RunbookRun) -> dict[str, Any]:
         value = getattr(run, key)
         body[key] = value.isoformat().replace("+00:00", "Z") if value else None
     return body
-
-
-def _rank(approval: str) -> int:
-    return rp.APPROVAL_RANK[approval]

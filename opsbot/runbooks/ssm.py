@@ -11,16 +11,16 @@ Request-building helpers are pure functions below the class.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
+from opsbot.aws.sessions import CLIENT_CONFIG, account_session
+from opsbot.aws.sessions import session_name as session_name  # where tests and callers find it
 from opsbot.core.accounts import AccountMap
 
 log = logging.getLogger(__name__)
@@ -28,11 +28,7 @@ log = logging.getLogger(__name__)
 THROTTLING_CODES = frozenset(
     {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
 )
-CLIENT_CONFIG = Config(
-    retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=20, user_agent_extra="opsbot"
-)
 OUTPUT_INSTANCES = 5  # full output is fetched for at most this many targets
-SESSION_NAME_CHARS = re.compile(r"[^\w+=,.@-]", re.ASCII)
 
 
 class SsmError(Exception):
@@ -161,24 +157,8 @@ class SsmRunbooks:
             raise SsmRejected(f"{type(exc).__name__}: {exc}") from None
 
     def _session(self, where: Where) -> boto3.session.Session:
-        account = self.accounts.get(where.account_id)
-        if account is None or not account.role_arn:
-            return self.session_factory(region_name=where.region or None)
-        base = self.session_factory(region_name=where.region or None)
-        sts = base.client("sts", config=CLIENT_CONFIG)
-        try:
-            creds = sts.assume_role(
-                RoleArn=account.role_arn,
-                RoleSessionName=session_name(where.requester),
-                DurationSeconds=900,
-            )["Credentials"]
-        finally:
-            sts.close()
-        return self.session_factory(
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-            region_name=where.region or None,
+        return account_session(
+            self.accounts, where.account_id, where.region, where.requester, self.session_factory
         )
 
 
@@ -190,12 +170,6 @@ def classify(exc: ClientError) -> SsmError:
     if code in THROTTLING_CODES:
         return SsmThrottled(f"{op} throttled by AWS ({code})")
     return SsmRejected(f"{op} refused by AWS: {code}: {message}".rstrip(": "))
-
-
-def session_name(requester: str) -> str:
-    """Return an STS role session name naming the requester (2-64 of [\\w+=,.@-])."""
-    cleaned = SESSION_NAME_CHARS.sub("-", f"opsbot-{requester}")
-    return cleaned[:64]
 
 
 def command_request(

@@ -28,6 +28,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from handlers.base import storable
+from opsbot.approvals.messages import DENY_VIEW, REASON_BLOCK, REASON_INPUT
 from opsbot.runtime import Runtime
 from opsbot.slack.client import SlackChat
 from opsbot.slack.commands import command_table
@@ -103,6 +104,7 @@ def build(rt: Runtime) -> App:
     for action_id in table.buttons:
         bolt.action(action_id)(dispatcher.on_button)
     bolt.action("open_jira")(lambda ack: ack())  # a link button: Slack still reports the click
+    bolt.view(DENY_VIEW)(dispatcher.on_view)  # the reason modal of an approval's Deny
     return bolt
 
 
@@ -139,6 +141,8 @@ def shape_problem(body: Mapping[str, Any]) -> str | None:
         return _command_problem(body)
     if body.get("type") == "block_actions":
         return _actions_problem(body)
+    if body.get("type") == "view_submission":
+        return _view_problem(body)
     if body.get("ssl_check") or body.get("type") == "url_verification":
         return None
     # Views, shortcuts, suggestions and events have no listener here; Bolt's own routing
@@ -169,6 +173,25 @@ def _actions_problem(body: Mapping[str, Any]) -> str | None:
         return "response_url is not an http(s) URL"
     if not all(_text(v) for v in (body.get("trigger_id", ""), user.get("username", ""))):
         return "trigger_id or user.username is not text"
+    return None
+
+
+def _view_problem(body: Mapping[str, Any]) -> str | None:
+    user, view = body.get("user"), body.get("view")
+    if not isinstance(user, dict) or not _slack_id(user.get("id")):
+        return "user.id is missing or not a Slack id"
+    if not isinstance(view, dict) or view.get("callback_id") != DENY_VIEW:
+        return "opsbot serves no other view than the approval's reason"
+    if view.get("type") != "modal":  # Bolt's router reads view.type
+        return "view.type is not modal"
+    state = view.get("state")
+    if not isinstance(state, dict) or not isinstance(state.get("values"), dict):
+        return "view.state.values is not an object"
+    if not all(_text(view.get(k, "")) for k in ("id", "private_metadata")):
+        return "view.id or view.private_metadata is not text"
+    reason = (state["values"].get(REASON_BLOCK) or {}).get(REASON_INPUT) or {}
+    if not isinstance(reason, dict) or not _text(reason.get("value") or ""):
+        return "the reason is not text"
     return None
 
 

@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session
 
 from handlers.base import bound, clean
 from opsbot import logs
+from opsbot.approvals.messages import DENY, DENY_VIEW, REASON_BLOCK, REASON_INPUT, deny_view
+from opsbot.approvals.service import ApprovalRefused
 from opsbot.audit import audit
 from opsbot.config import ConfigError, match_from_mapping
 from opsbot.core import roles
@@ -34,7 +36,15 @@ from opsbot.outbox.queue import queue_effects
 from opsbot.runbooks.desk import RunbookDesk
 from opsbot.runtime import Runtime
 from opsbot.slack.client import SlackCallError, SlackChat
-from opsbot.slack.commands.base import Command, CommandTable, Problem, Reply, Request, SlackUser
+from opsbot.slack.commands.base import (
+    Command,
+    CommandTable,
+    Problem,
+    Reply,
+    Request,
+    SlackUser,
+    number,
+)
 
 log = logging.getLogger(__name__)
 
@@ -207,8 +217,53 @@ class Dispatcher:
         pressed = body.get("user") or {}
         user = self.directory.user(str(pressed.get("id")), str(pressed.get("username") or ""))
         value = str(action.get("value") or "")
-        reply = self.perform(found, user, [value], key)
-        respond_within(respond, text=reply.text, response_type="ephemeral", replace_original=False)
+        if found.word == DENY and roles.allowed(user.role, found.action):
+            reply = self.ask_reason(found, user, value, key)
+        else:
+            reply = self.perform(found, user, [value], key)
+        if reply.text:
+            respond_within(
+                respond, text=reply.text, response_type="ephemeral", replace_original=False
+            )
+
+    def ask_reason(self, cmd: Command, user: SlackUser, value: str, trigger_id: str) -> Reply:
+        """Open the modal that asks why a request is denied (the denial comes with its submit)."""
+        try:
+            approval = number(value, "an approval number")
+            with transaction(self.rt.sessions) as session:
+                what = SessionOps(self.rt, session, self.directory).runbooks().describe(approval)
+        except (Problem, actions.ActionError) as exc:
+            return Reply(str(exc))
+        try:
+            self.directory.chat.client.views_open(
+                trigger_id=trigger_id, view=deny_view(approval, what)
+            )
+        except Exception as exc:  # the modal is a courtesy: the command always works
+            log.warning("Slack views.open failed: %s", type(exc).__name__)
+            return Reply(
+                f"The form did not open; deny with `{self.table.name} deny A{approval} <reason>`."
+            )
+        return Reply("")
+
+    def on_view(self, ack: Any, body: dict[str, Any]) -> None:
+        """Deny the request a submitted reason modal names; a refusal shows in the modal."""
+        view = body.get("view") or {}
+        submitted = self.table.buttons.get(DENY)
+        if submitted is None or view.get("callback_id") != DENY_VIEW:
+            ack()
+            return
+        values = (view.get("state") or {}).get("values") or {}
+        reason = str(((values.get(REASON_BLOCK) or {}).get(REASON_INPUT) or {}).get("value") or "")
+        key = f"view:{view.get('id', '')}"
+        logs.bind(request_id=logs.safe_id(key))
+        pressed = body.get("user") or {}
+        user = self.directory.user(str(pressed.get("id")), str(pressed.get("username") or ""))
+        value = str(view.get("private_metadata") or "")
+        reply = self.perform(submitted, user, [value, reason.strip()], key)
+        if reply.public:
+            ack()
+        else:
+            ack(response_action="errors", errors={REASON_BLOCK: reply.text[:150]})
 
     def perform(
         self, cmd: Command, user: SlackUser, args: list[str], key: str, channel_id: str = ""
@@ -223,6 +278,11 @@ class Dispatcher:
                     return Reply("That request was already handled.")
                 ops = SessionOps(self.rt, session, self.directory)
                 return cmd.handler(Request(ops, user, args, value, channel_id, self.table))
+        except ApprovalRefused as exc:
+            with transaction(self.rt.sessions) as session:  # the request's one rolled back
+                for entry in exc.audit_entries:
+                    audit(session, **entry)
+            return Reply(f"Refused: {exc}")
         except (Problem, actions.ActionError) as exc:
             usage = f" {self.table.usage(cmd.word)}" if cmd.word in self.table.commands else ""
             return Reply(f"{exc}{usage}")

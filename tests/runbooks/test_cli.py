@@ -92,8 +92,10 @@ def test_the_scheduler_gets_the_runbook_jobs_and_they_idle_without_aws(
     scheduler = BackgroundScheduler(timezone="UTC")
     runbook_jobs.add_jobs(scheduler, rt)
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"runbook_runs", "auto_remediation", "patch_windows"}
+    assert set(jobs) == {"runbook_runs", "auto_remediation", "patch_windows", "runbook_expiry"}
+    expiry = jobs.pop("runbook_expiry")
     assert [jobs[name].func() for name in sorted(jobs)] == [False, False, False]
+    assert expiry.func() == 0  # runs expire on time without AWS: nothing was due
 
 
 def test_a_window_may_ask_for_more_approval_than_its_runbook(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from opsbot.db.models import Approval, AuditEntry
 from opsbot.db.session import transaction
 from opsbot.runbooks import service
 from opsbot.runbooks.catalogue import catalogue_of
@@ -99,9 +100,15 @@ def test_prod_needs_another_approver(rt, client, signer, clock, fake_ssm) -> Non
         service.approve(s, run_id, approver="ana", now=clock.now)
     assert load_run(rt, run_id).state == "awaiting_approval"
     assert ("ana", "run.approval_refused") in audit_actions(rt, run_id)
-    notices = [p for t, k, p in outbox_rows(rt) if (t, k) == ("slack", "notify")]
-    assert any(p.get("run_id") == run_id and "other than the requester" in p["text"]
-               for p in notices)  # fmt: skip
+    # the request is an approval with buttons (opsbot.approvals), not a plain notice
+    requests = [p for t, k, p in outbox_rows(rt) if (t, k) == ("slack", "approval")]
+    assert len(requests) == 1
+    with rt.sessions() as s:
+        request = s.get(Approval, requests[0]["approval_id"])
+        assert request is not None
+        assert (request.run_id, request.level, request.state) == (run_id, "other", "pending")
+        assert "refused" in [a.action.split(".")[-1] for a in s.query(AuditEntry).filter_by(
+            subject_type="approval", subject_id=str(request.id))]  # fmt: skip
     with transaction(rt.sessions) as s:
         service.approve(s, run_id, approver="bob", now=clock.now)
     drive(rt, clock, runner, 3)

@@ -6,6 +6,11 @@ suggested-runbook button (``runbook_run``) shows that preview with the
 command that confirms it, and ``run_confirm`` (value ``<runbook>@<incident>``)
 requests it. ``run_approve`` and ``run_deny`` carry the run id. The runbook
 operations come from the port's ``runbooks()`` (``opsbot.runbooks.desk``).
+
+Approval requests of any kind (run, patch window, CodePipeline) are ``A<n>``:
+``approve A7`` and ``deny A7 [reason]``, and the request message's buttons
+``approval_approve`` and ``approval_deny`` carry ``7`` (Deny opens a modal for
+the reason: ``opsbot.slack.dispatch``). ``approve 7`` still means run 7.
 """
 
 from __future__ import annotations
@@ -74,18 +79,31 @@ def list_runs(req: Request) -> Reply:
     return Reply("\n".join(_desk(req).runs(which, req.user.actor)) or "No runs.")
 
 
+def approval_id(text: str) -> int | None:
+    """Return the approval id in ``A7`` or ``a7``, or None for a run id."""
+    if text[:1] in ("A", "a"):
+        return number(text[1:], "an approval number like A7")
+    return None
+
+
 def approve(req: Request) -> Reply:
-    """Approve a run."""
+    """Approve a run, or an approval request (``A7``)."""
     if not req.args:
-        raise Usage("Say which run.")
+        raise Usage("Say which run or approval.")
+    found = approval_id(req.args[0])
+    if found is not None:
+        return Reply(_desk(req).decide(found, req.user.actor, "approve", ""), public=True)
     return Reply(_desk(req).approve(run_id(req.args[0]), req.user.actor), public=True)
 
 
 def deny(req: Request) -> Reply:
-    """Deny a run, with an optional reason."""
+    """Deny a run or an approval request (``A7``), with an optional reason."""
     if not req.args:
-        raise Usage("Say which run.")
+        raise Usage("Say which run or approval.")
     reason = " ".join(req.args[1:])
+    found = approval_id(req.args[0])
+    if found is not None:
+        return Reply(_desk(req).decide(found, req.user.actor, "deny", reason), public=True)
     return Reply(_desk(req).deny(run_id(req.args[0]), req.user.actor, reason), public=True)
 
 
@@ -136,10 +154,10 @@ def register(table: CommandTable) -> None:
     cmd("runs", usage="runs [mine|running]", summary="recent runs; details: show run <run>")(
         list_runs
     )
-    cmd("approve", usage="approve <run>", summary="approve a run", action="approve",
-        changes=True)(approve)  # fmt: skip
-    cmd("deny", usage="deny <run> [reason]", summary="deny a run", action="deny",
-        changes=True)(deny)  # fmt: skip
+    cmd("approve", usage="approve <run>|A<approval>", summary="approve a run or a request",
+        action="approve", changes=True)(approve)  # fmt: skip
+    cmd("deny", usage="deny <run>|A<approval> [reason]", summary="deny a run or a request",
+        action="deny", changes=True)(deny)  # fmt: skip
     cmd("cancel", usage="cancel <run>", summary="cancel a run", action="run",
         changes=True)(cancel)  # fmt: skip
     if "show" in table.commands:
@@ -150,6 +168,8 @@ def register(table: CommandTable) -> None:
     table.button("run_confirm", action="run")(confirm)
     table.button("run_approve", action="approve")(approve_button)
     table.button("run_deny", action="deny")(deny_button)
+    table.button("approval_approve", action="approve")(approve_request_button)
+    table.button("approval_deny", action="deny")(deny_request_button)
 
 
 def approve_button(req: Request) -> Reply:
@@ -160,3 +180,16 @@ def approve_button(req: Request) -> Reply:
 def deny_button(req: Request) -> Reply:
     """Deny the run a button names."""
     return Reply(_desk(req).deny(run_id(req.value), req.user.actor, ""), public=True)
+
+
+def approve_request_button(req: Request) -> Reply:
+    """Approve the approval request a button names."""
+    found = number(req.value, "an approval number")
+    return Reply(_desk(req).decide(found, req.user.actor, "approve", ""), public=True)
+
+
+def deny_request_button(req: Request) -> Reply:
+    """Deny the approval request a button (or its reason modal) names; the rest is the reason."""
+    found = number(req.value, "an approval number")
+    reason = " ".join(req.args[1:])
+    return Reply(_desk(req).decide(found, req.user.actor, "deny", reason), public=True)
