@@ -4,6 +4,11 @@
 
 - a JSON object with ``AlarmName`` and ``NewStateValue`` → ``handlers.cloudwatch``;
 - a JSON object with ``detail-type``, ``source`` and ``detail`` → ``handlers.eventbridge``;
+- a JSON object with ``approval`` and ``consoleLink`` (a CodePipeline manual approval
+  notification) → ``handlers.codepipeline``;
+- a JSON object with ``anomalyId``, ``accountId`` and ``impact`` (a Cost Anomaly Detection
+  alert) → ``handlers.cost``;
+- a plain-text AWS Budgets notification → ``handlers.budgets``;
 - anything else → ``handlers.generic``.
 
 Some publishers encode the JSON twice (the message is a JSON string holding
@@ -21,7 +26,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from handlers import cloudwatch, eventbridge, generic
+from handlers import budgets, cloudwatch, codepipeline, cost, eventbridge, generic, sentry
 from handlers.base import EventHandler, Inbound, clean, fit_alert
 from opsbot.core.alert import Alert, AlertStatus, Severity, make_fingerprint
 
@@ -32,6 +37,8 @@ log = logging.getLogger(__name__)
 RECOGNISERS: tuple[tuple[str, frozenset[str], EventHandler], ...] = (
     ("cloudwatch", frozenset({"AlarmName", "NewStateValue"}), cloudwatch.parse),
     ("eventbridge", frozenset({"detail-type", "source", "detail"}), eventbridge.parse),
+    ("approval", frozenset({"approval", "consoleLink"}), codepipeline.parse_notification),
+    ("cost anomaly", frozenset({"anomalyId", "accountId", "impact"}), cost.parse_sns),
 )
 JSON_START_RE = re.compile(r'\s*[\[{"]')
 # "\ud800" escapes decode to lone surrogates, which no UTF-8 encoder accepts.
@@ -45,6 +52,7 @@ def metric_source(source: str) -> str:
     """Return the source as a metrics label: a source opsbot has a handler for, else "other"."""
     # One series per distinct sender-chosen source would let a sender grow /metrics unbounded.
     known = source in eventbridge.SOURCE_HANDLERS or source in (cloudwatch.SOURCE, "sns", "generic")
+    known = known or source in (cost.SOURCE, budgets.SOURCE, sentry.SOURCE)
     return source if known else "other"
 
 
@@ -79,6 +87,10 @@ def parse_document(inbound: Inbound, document: dict[str, Any] | None) -> list[Al
     recognised = recognise(document) if document is not None else None
     if document is not None and recognised is not None:
         alerts = try_handler(*recognised, document, inbound)
+        if alerts:
+            return alerts
+    if document is None and budgets.looks_like(inbound.text):
+        alerts = try_handler("budgets", budgets.parse, {}, inbound)
         if alerts:
             return alerts
     return generic.parse(inbound, document)

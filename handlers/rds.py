@@ -14,11 +14,15 @@ Identity: the source identifier (instance or cluster) and the category.
 Severity: failure critical, failover and low storage high, maintenance low.
 
 Resolve: never — RDS events report occurrences; "failover completed"
-(RDS-EVENT-0049, RDS-EVENT-0071) resolves the failover incident.
+(RDS-EVENT-0049, RDS-EVENT-0071) resolves the failover incident. When no
+failover incident is open (the "started" event was missed or filtered out), the
+completion still leaves a record (``Alert.record_if_none_open``): a resolved
+incident with its card and, in prod, a ticket for the post-incident review.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from handlers.awsevents import envelope, field, ignored_alert, make_alert, text
@@ -47,22 +51,21 @@ def parse(event: dict[str, Any], inbound: Inbound) -> list[Alert]:
         return [ignored_alert(env, f"RDS event {event_id or 'of an ignored category'}")]
     resolved = category == "failover" and event_id in FAILOVER_COMPLETED
     message = text(detail, "Message", limit=1000)
-    return [
-        make_alert(
-            env,
-            identity=(source_id, category),
-            status=AlertStatus.RESOLVED if resolved else AlertStatus.FIRING,
-            severity=CATEGORY_SEVERITY[category],
-            title=f"RDS {category} on {source_id}: {message}",
-            summary=message,
-            resource=text(detail, "SourceArn", limit=512) or source_id,
-            labels={
-                "event_id": event_id,
-                "category": category,
-                "source_type": text(detail, "SourceType", limit=40),
-            },
-        )
-    ]
+    alert = make_alert(
+        env,
+        identity=(source_id, category),
+        status=AlertStatus.RESOLVED if resolved else AlertStatus.FIRING,
+        severity=CATEGORY_SEVERITY[category],
+        title=f"RDS {category} on {source_id}: {message}",
+        summary=message,
+        resource=text(detail, "SourceArn", limit=512) or source_id,
+        labels={
+            "event_id": event_id,
+            "category": category,
+            "source_type": text(detail, "SourceType", limit=40),
+        },
+    )
+    return [replace(alert, record_if_none_open=resolved)]
 
 
 def actionable_category(categories: object) -> str | None:

@@ -18,6 +18,7 @@ from handlers import (
     cloudwatch_events,
     codepipeline,
     config_rules,
+    cost,
     ec2,
     ecs,
     guardduty,
@@ -49,6 +50,7 @@ BY_SOURCE: dict[str, dict[str, EventHandler]] = {
     },
     "aws.ec2": {"EC2 Instance State-change Notification": ec2.parse},
     "aws.rds": {"RDS DB Instance Event": rds.parse, "RDS DB Cluster Event": rds.parse},
+    "aws.ce": {cost.DETAIL_TYPE: cost.parse_event},
     "aws.acm": {
         "ACM Certificate Approaching Expiration": acm.parse,
         "ACM Certificate Expired": acm.parse,

@@ -39,6 +39,8 @@ class Alert:
     ``fingerprint`` is the identity of the problem: every alert with the same
     fingerprint belongs to the same incident. ``raw`` is the source event as
     parsed JSON (or ``{"text": ...}``), kept for the audit trail.
+    ``record_if_none_open`` marks a resolved alert that must leave a (resolved)
+    incident even when none is open, e.g. an RDS failover that completed.
     """
 
     fingerprint: str
@@ -56,6 +58,7 @@ class Alert:
     console_url: str = ""
     occurred_at: datetime | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
+    record_if_none_open: bool = False
 
 
 def make_fingerprint(*parts: str) -> str:

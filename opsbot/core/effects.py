@@ -46,7 +46,7 @@ def effects_for(
 
 def _slack_effects(decision: Decision, interval: timedelta) -> list[Effect]:
     action = decision.action
-    if action is Action.OPEN:
+    if action in (Action.OPEN, Action.RECORD):
         return [Effect("slack", "post")]
     if action not in (Action.REPEAT, Action.RESOLVE, Action.REOPEN, Action.HOLD):
         return []
@@ -61,7 +61,7 @@ def _slack_effects(decision: Decision, interval: timedelta) -> list[Effect]:
 
 def _jira_effects(decision: Decision, interval: timedelta) -> list[Effect]:
     action = decision.action
-    if action is Action.OPEN:
+    if action in (Action.OPEN, Action.RECORD):
         return [Effect("jira", "create")]
     effects: list[Effect] = []
     if action is Action.RESOLVE:

@@ -32,6 +32,7 @@ class Action(StrEnum):
     HOLD = "hold"  # a resolve held back because the incident is flapping
     SILENCED = "silenced"
     IGNORE = "ignore"  # a resolve for no active incident
+    RECORD = "record"  # a resolve for no active incident that must still leave a resolved one
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class Decision:
     reason: str = ""
     previous_priority: str = ""
     notes: tuple[str, ...] = field(default=())
+    record_ticket: bool = False  # RECORD only: whether the record gets a ticket (a review)
 
 
 def decide_incident(
@@ -87,7 +89,34 @@ def decide_incident(
         if silenced:
             return Decision(Action.SILENCED, current.id if current else None, reason="silenced")
         return _decide_firing(alert, current, route, reopen_window, flap, now)
+    if alert.record_if_none_open and not _open_or_recorded(alert, current):
+        if silenced:
+            return Decision(Action.SILENCED, current.id if current else None, reason="silenced")
+        return decide_record(alert, route)
     return _decide_resolved(alert, current, flap, now)
+
+
+def decide_record(alert: Alert, route: Route) -> Decision:
+    """Return the RECORD of a resolved alert with nothing open: a resolved incident, and in
+    prod (where the route allows tickets) a ticket for the post-incident review."""
+    return Decision(
+        Action.RECORD,
+        None,
+        route.priority,
+        alert.severity,
+        record_ticket=route.ticket and route.environment == "prod",
+        reason="it happened and ended while no incident was open: kept as a record",
+    )
+
+
+def _open_or_recorded(alert: Alert, current: IncidentSnapshot | None) -> bool:
+    """Return True when an incident is active, or the latest one already holds this occurrence."""
+    if current is None:
+        return False
+    if current.active:
+        return True
+    seen = current.last_alert_at
+    return seen is not None and alert.occurred_at is not None and alert.occurred_at <= seen
 
 
 def _decide_firing(

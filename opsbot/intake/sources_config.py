@@ -1,4 +1,5 @@
-"""Reads the YAML configuration of the per-source handlers (``cloudtrail:``, ``ec2:``).
+"""Reads the YAML configuration of the per-source handlers (``cloudtrail:``, ``ec2:``, ``cost:``,
+``sentry:``).
 
 The handlers stay pure and keep no state: the runtime holds what this module
 parses from ``Policy.extra`` and every message carries it (``Inbound.sources``).
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from handlers import cloudtrail, ec2
+from handlers import cloudtrail, cost, ec2, sentry
 from opsbot.config.yamldoc import document_for, split_problem
 from opsbot.core.policy import Policy
 
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def parse_sources(policy: Policy) -> dict[str, Any]:
-    """Return the CloudTrail watch list and the EC2 watch rule by source; raise ConfigError."""
+    """Return each source's configuration (watch lists, cost thresholds, Sentry projects)."""
     doc = document_for(policy.extra)
     try:
         watches = cloudtrail.watch_list_from_config(policy.extra.get("cloudtrail"))
@@ -29,6 +30,14 @@ def parse_sources(policy: Policy) -> dict[str, Any]:
         watch = ec2.ec2_watch_from_config(policy.extra.get("ec2"), policy.accounts)
     except ValueError as exc:
         doc.error(*split_problem(str(exc)))
+    try:
+        thresholds = cost.thresholds_from_config(policy.extra.get("cost"))
+    except ValueError as exc:
+        doc.error(*split_problem(str(exc)))
+    try:
+        projects = sentry.projects_from_config(policy.extra.get("sentry"), policy.accounts)
+    except ValueError as exc:
+        doc.error(*split_problem(str(exc)))
     doc.check()
     log.debug("CloudTrail watch list: %d entries", len(watches))
-    return {"cloudtrail": watches, "ec2": watch}
+    return {"cloudtrail": watches, "ec2": watch, "cost": thresholds, "sentry": projects}

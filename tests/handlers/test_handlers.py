@@ -134,6 +134,8 @@ def expected_source(name: str) -> str:
         return "aws.cloudwatch"
     if name.startswith("eventbridge-"):
         return str(load(name)["source"])
+    if name.startswith("costanomaly-"):
+        return "aws.ce"
     assert name.startswith("generic-"), f"{name}: unknown fixture prefix"
     return "sns"
 
