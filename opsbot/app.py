@@ -6,18 +6,27 @@ Nothing is built at import time; each domain mounts its routes with ``register(a
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from functools import partial
+from typing import Any
 
 from flask import Flask
 
-from opsbot import web
+from opsbot import ui, web
+from opsbot.checks import check_configuration
 from opsbot.config import Settings, load_policy
+from opsbot.core.policy import Policy
 from opsbot.db.session import make_engine, make_sessionmaker
+from opsbot.heartbeats import with_heartbeats
+from opsbot.housekeeping import reload as config_reload
 from opsbot.incidents.service import stored_silences
 from opsbot.intake import events_api, push
 from opsbot.intake.sources_config import parse_sources
 from opsbot.jira import webhook
 from opsbot.runtime import Runtime, StoredSilences
+from opsbot.sentry import webhook as sentry_webhook
 from opsbot.slack import bolt
+from opsbot.telemetry import tracing
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +40,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask("opsbot")
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.extensions["opsbot"] = build_runtime(settings)
-    for domain in (web, push, events_api, bolt, webhook):
+    for domain in (web, push, events_api, bolt, webhook, ui, config_reload, sentry_webhook):
         domain.register(app)
+    tracing.instrument_app(app)  # a no-op unless this process started tracing
     return app
 
 
@@ -43,7 +53,8 @@ def build_runtime(settings: Settings) -> Runtime:
         connect_timeout=settings.db_connect_timeout,
         statement_timeout=settings.db_statement_timeout,
     )
-    policy = load_policy(settings.config)
+    tracing.instrument_engine(engine)
+    policy = with_heartbeats(load_policy(settings.config))
     return Runtime(
         settings=settings,
         policy=policy,
@@ -51,4 +62,16 @@ def build_runtime(settings: Settings) -> Runtime:
         sessions=make_sessionmaker(engine),
         silences=StoredSilences(stored_silences),
         sources=parse_sources(policy),
+        loader=partial(load_configuration, settings),
     )
+
+
+def load_configuration(settings: Settings) -> tuple[Policy, Mapping[str, Any]]:
+    """Validate the configuration as ``opsbot check`` does; return the policy and the sources.
+
+    Raises ConfigError (FILE:LINE messages) when anything is wrong: a reload
+    then keeps the configuration it has.
+    """
+    check_configuration(settings)
+    policy = with_heartbeats(load_policy(settings.config))
+    return policy, parse_sources(policy)

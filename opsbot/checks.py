@@ -14,17 +14,25 @@ from typing import Any
 
 from opsbot.config import ConfigError, Settings, load_policy
 from opsbot.core.policy import Policy
+from opsbot.heartbeats import parse_heartbeats
 from opsbot.incidents.escalation import parse_escalation
 from opsbot.intake.sources_config import parse_sources
 from opsbot.jira.config import jira_config
 from opsbot.runbooks.cli import check_runbooks
+from opsbot.web.tokens import check_tokens
 
 
 def check_configuration(settings: Settings) -> list[str]:
     """Validate the policy and every section; return the summary lines, or raise ConfigError."""
     policy = load_policy(settings.config, required="OPSBOT_CONFIG" in os.environ)
     errors: list[str] = []
-    parts: list[Callable[[Policy], Any]] = [parse_escalation_of, jira_config, parse_sources]
+    parts: list[Callable[[Policy], Any]] = [
+        parse_escalation_of,
+        jira_config,
+        parse_sources,
+        check_tokens,
+        parse_heartbeats,
+    ]
     for part in parts:
         errors += _problems(part, policy)
     summary: list[str] = []

@@ -17,13 +17,16 @@ from opsbot.checks import check_configuration
 from opsbot.clicontext import CliContext, CliError
 from opsbot.config import ConfigError, Settings
 from opsbot.db import migrate
+from opsbot.housekeeping import ExportError, prune
 from opsbot.intake import simulate as sim
 from opsbot.intake.sqs import SqsWorkers
 from opsbot.jira.cli import jira
 from opsbot.logs import setup_logging
 from opsbot.outbox.cli import outbox
 from opsbot.runbooks import patch, runbooks
+from opsbot.runtime import Runtime
 from opsbot.server import Server
+from opsbot.telemetry import errors, tracing
 from opsbot.worker import Worker
 
 log = logging.getLogger("opsbot")
@@ -90,12 +93,21 @@ def serve(obj: CliContext, host: str, port: int, workers: int, threads: int) -> 
 def worker(obj: CliContext, queue_urls: tuple[str, ...]) -> None:
     """Run the outbox worker and the scheduler (no web), and pull SQS queues if given."""
     settings = _ready(obj, upgrade_sqlite=False)
+    tracing.announce()  # traces and error reports (opt-in) start before the runtime is built
+    tracing.start()
+    errors.announce(settings)
+    errors.start(settings)
     rt = obj.runtime()
     background = Worker(rt, listen=(settings.worker_host, settings.worker_port))
     queues = SqsWorkers(rt, list(queue_urls) or settings.sqs_queue_urls)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop, wake, hup = threading.Event(), threading.Event(), threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        (hup if signum == signal.SIGHUP else stop).set()
+        wake.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, on_signal)
     try:
         background.start()
     except OSError as exc:
@@ -104,9 +116,33 @@ def worker(obj: CliContext, queue_urls: tuple[str, ...]) -> None:
             f"cannot listen on {where} (OPSBOT_WORKER_HOST, OPSBOT_WORKER_PORT): {exc.strerror}"
         ) from None
     queues.start()
-    stop.wait()
+    while not stop.is_set():
+        wake.wait()
+        wake.clear()
+        if hup.is_set() and not stop.is_set():
+            hup.clear()
+            background = _reload_worker(rt, background)
     queues.stop()
     background.stop()
+    tracing.stop()  # sends the spans still batched
+    errors.stop()
+
+
+def _reload_worker(rt: Runtime, background: Worker) -> Worker:
+    """On SIGHUP: validate and swap in the configuration, then restart the scheduler and outbox.
+
+    An invalid file is logged with its FILE:LINE problems and changes nothing.
+    """
+    try:
+        rt.reload()
+    except ConfigError as exc:
+        log.error("configuration reload refused; the running configuration stays:\n%s", exc)
+        return background
+    background.stop()
+    fresh = Worker(rt, listen=background.listen)
+    fresh.start()
+    log.info("configuration reloaded from %s", rt.settings.config)
+    return fresh
 
 
 @main.group()
@@ -126,6 +162,52 @@ def db_upgrade(obj: CliContext, revision: str) -> None:
     except Exception as exc:
         raise CliError(f"migration failed on {_safe_url(settings.database_url)}: {exc}") from None
     click.echo(f"database {_safe_url(settings.database_url)} is at {revision}")
+
+
+@db.command("current")
+@click.pass_obj
+def db_current(obj: CliContext) -> None:
+    """Show the revision the database is at, and whether it is the newest."""
+    settings = obj.settings
+    try:
+        revision = migrate.current(settings.database_url)
+    except Exception as exc:
+        raise CliError(f"cannot read {_safe_url(settings.database_url)}: {exc}") from None
+    head = migrate.head_revision()
+    if revision is None:
+        click.echo(f"none (never migrated; run opsbot db upgrade to reach {head})")
+    elif revision == head:
+        click.echo(f"{revision} (head)")
+    else:
+        click.echo(f"{revision} (behind head {head}: run opsbot db upgrade)")
+
+
+@db.command("history")
+@click.pass_obj
+def db_history(obj: CliContext) -> None:
+    """List the migrations, newest first; mark the head and the database's current one."""
+    try:
+        at = migrate.current(obj.settings.database_url)
+    except Exception:
+        at = None  # history is the bundled list: it is shown without a database too
+    for rev in migrate.history():
+        marks = [m for m, on in (("head", rev.is_head), ("current", rev.revision == at)) if on]
+        mark = f" ({', '.join(marks)})" if marks else ""
+        click.echo(f"{rev.down_revision or '<base>'} -> {rev.revision}{mark}: {rev.doc}")
+
+
+@db.command("prune")
+@click.pass_obj
+def db_prune(obj: CliContext) -> None:
+    """Export the audit log if configured, then delete what the retention settings let go."""
+    setup_logging(obj.settings)
+    rt = obj.runtime()
+    try:
+        report = prune(rt, rt.clock())
+    except ExportError as exc:
+        raise CliError(str(exc)) from None
+    for line in report.lines():
+        click.echo(line)
 
 
 @main.command()

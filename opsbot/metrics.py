@@ -1,108 +1,180 @@
-"""In-process Prometheus metrics: counters and latency histograms, rendered as text.
+"""Prometheus metrics with ``prometheus_client``: counters, histograms, and gauges read at scrape.
 
-Counters live in each process; under gunicorn each worker keeps its own and a
-scrape sees the worker that answered it. State gauges (incidents, outbox
-depth) are read from the database at scrape time, so they are exact on every
-replica.
+Each process counts in its own ``Metrics`` (the runtime holds one). Under
+gunicorn the counters live in ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's
+multiprocess mode): every worker writes its own files and a scrape of any
+worker sums them all, so a counter is exact across workers and survives a
+worker's restart. ``opsbot serve`` and ``opsbot run`` prepare that directory
+in the gunicorn master (``prepare_multiprocess``): the one named by the
+variable, wiped at start as the client's documentation asks, or a private one
+made for the server's lifetime when the variable is unset.
+
+Labels are bounded: route templates, not paths; a method opsbot does not serve
+is ``other``; no label ever takes a sender-chosen value as it comes.
 """
 
 from __future__ import annotations
 
+import glob
+import os
+import shutil
+import tempfile
 import threading
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Sequence
 
+from prometheus_client import (
+    CONTENT_TYPE_PLAIN_0_0_4,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
+from prometheus_client.metrics import disable_created_metrics
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# Methods a route can answer; anything else a client sends is counted as "other".
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
-HELP = {
-    "opsbot_deliveries_total": "Inbound deliveries by channel and outcome.",
-    "opsbot_alerts_total": "Alerts parsed, by source and decision.",
-    "opsbot_outbox_total": "Outbox sends by target and outcome.",
-    "opsbot_http_request_duration_seconds": "HTTP request latency by endpoint.",
-    "opsbot_incidents": "Incidents by status.",
-    "opsbot_outbox_backlog": "Outbox rows not yet delivered.",
-    "opsbot_outbox_oldest_seconds": "Age of the oldest undelivered outbox row.",
-    "opsbot_outbox_dead": "Dead-lettered outbox rows by target (replay: opsbot outbox retry).",
-    "opsbot_integration_up": "1 when an integration works, 0 when failing or stopped.",
+# name -> (help, label names). Label names are sorted: the exposition shows them in this order.
+COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "opsbot_deliveries_total": ("Deliveries by channel and outcome.", ("channel", "outcome")),
+    "opsbot_alerts_total": ("Alerts parsed, by source and decision.", ("decision", "source")),
+    "opsbot_outbox_total": ("Outbox sends by target and outcome.", ("outcome", "target")),
+    "opsbot_jira_errors_total": ("Jira calls refused, by kind.", ("kind",)),
+    "opsbot_slack_errors_total": ("Slack Web API errors, by error code.", ("error",)),
+    "opsbot_sns_subscriptions_refused_total": ("SNS subscriptions refused.", ("reason",)),
 }
+HISTOGRAMS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "opsbot_http_request_duration_seconds": (
+        "HTTP request latency by route template, method and status code.",
+        ("endpoint", "method", "status"),
+    ),
+}
+IN_FLIGHT = "opsbot_http_requests_in_flight"
 
-Labels = tuple[tuple[str, str], ...]
+
+def multiprocess_dir() -> str | None:
+    """Return the multiprocess directory in force, or None for a single process."""
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def prepare_multiprocess() -> str | None:
+    """Put this process (and the workers it forks) in multiprocess mode; return a dir it made.
+
+    With ``PROMETHEUS_MULTIPROC_DIR`` set, its ``*.db`` files from an earlier
+    run are removed; unset, a private directory is made and named in the
+    variable (the caller removes it at exit with ``remove_multiprocess_dir``).
+    """
+    given = multiprocess_dir()
+    made = None
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for stale in glob.glob(os.path.join(given, "*.db")):
+            os.remove(stale)
+    else:
+        made = tempfile.mkdtemp(prefix="opsbot-metrics-")
+        os.environ[MULTIPROC_ENV] = made
+    # The client picks its value class when imported, before opsbot could set the variable.
+    values.ValueClass = values.get_value_class()
+    return made
+
+
+def remove_multiprocess_dir(path: str) -> None:
+    """Remove a private multiprocess directory made by ``prepare_multiprocess``."""
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def mark_process_dead(pid: int) -> None:
+    """Drop a dead worker's live gauges (its counters stay in the sums)."""
+    if multiprocess_dir():
+        multiprocess.mark_process_dead(pid)
+
+
+def http_method_label(method: str) -> str:
+    """Return the method as a label value: one opsbot serves, else ``other``."""
+    return method if method in HTTP_METHODS else "other"
+
+
+class _Own:
+    """A collector over a registry (so one registry's metrics join another's scrape)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.registry.collect()
 
 
 class Metrics:
-    """A thread-safe registry of counters and histograms."""
+    """This process's counters and histograms, in a registry of its own."""
 
     def __init__(self) -> None:
+        disable_created_metrics()  # no *_created series: one number per counter, as before
+        self.registry = CollectorRegistry()
         self._lock = threading.Lock()
-        self._counters: dict[str, dict[Labels, float]] = defaultdict(dict)
-        self._hist: dict[str, dict[Labels, list[float]]] = defaultdict(dict)
+        self._counters: dict[str, Counter] = {}
+        self._histograms: dict[str, Histogram] = {}
+        for name, (doc, labels) in COUNTERS.items():
+            self._counter(name, labels, doc)
+        for name, (doc, labels) in HISTOGRAMS.items():
+            self._histogram(name, labels, doc)
+        self.in_flight = Gauge(
+            IN_FLIGHT,
+            "HTTP requests being served now.",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
 
     def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
-        """Add to a counter."""
-        key = tuple(sorted(labels.items()))
-        with self._lock:
-            series = self._counters[name]
-            series[key] = series.get(key, 0.0) + amount
+        """Add to a counter (one not in ``COUNTERS`` is made on first use)."""
+        counter = self._counter(name, tuple(sorted(labels)), name)
+        (counter.labels(**labels) if labels else counter).inc(amount)
 
     def observe(self, name: str, value: float, **labels: str) -> None:
         """Record one observation in a histogram."""
-        key = tuple(sorted(labels.items()))
-        with self._lock:
-            slots = self._hist[name].setdefault(key, [0.0] * (len(LATENCY_BUCKETS) + 2))
-            for i, bound in enumerate(LATENCY_BUCKETS):
-                if value <= bound:
-                    slots[i] += 1
-            slots[-2] += 1  # count
-            slots[-1] += value  # sum
+        histogram = self._histogram(name, tuple(sorted(labels)), name)
+        (histogram.labels(**labels) if labels else histogram).observe(value)
 
     def value(self, name: str, **labels: str) -> float:
-        """Return a counter's current value (0 when never incremented)."""
+        """Return this process's count of a counter (0 when never incremented)."""
+        found = self.registry.get_sample_value(name, labels)
+        return float(found or 0.0)
+
+    def render(self, collectors: Sequence[Collector] = ()) -> bytes:
+        """Return every metric in the Prometheus text format, with the given collectors' too.
+
+        In multiprocess mode the counters are the sums over every process's files.
+        """
+        registry = CollectorRegistry(auto_describe=False)
+        if multiprocess_dir():
+            multiprocess.MultiProcessCollector(registry)
+        else:
+            registry.register(_Own(self.registry))
+        for collector in collectors:
+            registry.register(collector)
+        return generate_latest(registry)
+
+    def _counter(self, name: str, labels: Iterable[str], doc: str) -> Counter:
         with self._lock:
-            return self._counters[name].get(tuple(sorted(labels.items())), 0.0)
+            found = self._counters.get(name)
+            if found is None:
+                found = Counter(name, doc, tuple(labels), registry=self.registry)
+                self._counters[name] = found
+            return found
 
-    def render(self, gauges: Mapping[str, Mapping[Labels, float]] | None = None) -> str:
-        """Return every metric in the Prometheus text exposition format."""
+    def _histogram(self, name: str, labels: Iterable[str], doc: str) -> Histogram:
         with self._lock:
-            lines = _render_counters(self._counters) + _render_histograms(self._hist)
-        for name, series in (gauges or {}).items():
-            lines += _header(name, "gauge")
-            lines += [f"{name}{_labels(k)} {_num(v)}" for k, v in series.items()]
-        return "\n".join(lines) + "\n"
-
-
-def _render_counters(counters: Mapping[str, Mapping[Labels, float]]) -> list[str]:
-    lines: list[str] = []
-    for name, series in sorted(counters.items()):
-        lines += _header(name, "counter")
-        lines += [f"{name}{_labels(k)} {_num(v)}" for k, v in sorted(series.items())]
-    return lines
-
-
-def _render_histograms(hists: Mapping[str, Mapping[Labels, list[float]]]) -> list[str]:
-    lines: list[str] = []
-    for name, series in sorted(hists.items()):
-        lines += _header(name, "histogram")
-        for key, slots in sorted(series.items()):
-            for bound, n in zip(LATENCY_BUCKETS, slots, strict=False):
-                lines.append(f"{name}_bucket{_labels((*key, ('le', str(bound))))} {_num(n)}")
-            lines.append(f"{name}_bucket{_labels((*key, ('le', '+Inf')))} {_num(slots[-2])}")
-            lines.append(f"{name}_count{_labels(key)} {_num(slots[-2])}")
-            lines.append(f"{name}_sum{_labels(key)} {slots[-1]:.6f}")
-    return lines
-
-
-def _header(name: str, kind: str) -> list[str]:
-    return [f"# HELP {name} {HELP.get(name, name)}", f"# TYPE {name} {kind}"]
-
-
-def _labels(pairs: Iterable[tuple[str, str]]) -> str:
-    items = [f'{k}="{_escape(v)}"' for k, v in pairs]
-    return "{" + ",".join(items) + "}" if items else ""
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(value)
+            found = self._histograms.get(name)
+            if found is None:
+                found = Histogram(
+                    name, doc, tuple(labels), registry=self.registry, buckets=LATENCY_BUCKETS
+                )
+                self._histograms[name] = found
+            return found

@@ -21,6 +21,8 @@ from opsbot.core.silences import Silence
 from opsbot.metrics import Metrics
 
 SilenceSource = Callable[[Session, datetime], Sequence[Silence]]
+PolicyLoader = Callable[[], tuple[Policy, Mapping[str, Any]]]
+_RELOAD_LOCK = threading.Lock()
 
 
 def utcnow() -> datetime:
@@ -73,3 +75,20 @@ class Runtime:
     clock: Callable[[], datetime] = utcnow
     # Integrations keep their per-process clients here (e.g. "slack", "jira", "sns.certs").
     integrations: dict[str, Any] = field(default_factory=dict)
+    # Reads and validates the YAML file again: the new (policy, sources), or ConfigError.
+    loader: PolicyLoader | None = None
+
+    def reload(self) -> Policy:
+        """Validate the configuration file again and swap it in; ConfigError keeps the old one.
+
+        What is read per use (routing, silences, heartbeats, the sources'
+        settings) follows at once; what a process reads once at start
+        (escalation steps, Jira fields, Slack roles) follows when the process is
+        replaced, which is what SIGHUP does (see docs/operations.md).
+        """
+        if self.loader is None:
+            raise RuntimeError("this runtime was built without a loader")
+        policy, sources = self.loader()
+        with _RELOAD_LOCK:
+            self.policy, self.sources = policy, sources
+        return policy

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from opsbot import incidents, jira, runbooks, slack
+from opsbot import approvals, heartbeats, housekeeping, incidents, jira, runbooks, slack
 from opsbot.outbox import OutboxWorker, Sender
 from opsbot.probes import ProbeListener
 from opsbot.runtime import Runtime
+from opsbot.telemetry import DatabaseGauges
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +28,14 @@ def configured_senders(rt: Runtime) -> dict[str, Sender]:
         senders["slack"] = slack.sender(rt)
     if rt.settings.jira_enabled:
         senders["jira"] = jira.sender(rt)
+    senders["codepipeline"] = approvals.sender(rt)  # PutApprovalResult; boto3's credentials
     return senders
 
 
 def start_scheduler(rt: Runtime) -> BackgroundScheduler:
     """Start the scheduler with every domain's jobs."""
     scheduler = BackgroundScheduler(timezone="UTC")
-    for domain in (incidents, jira, runbooks):
+    for domain in (incidents, jira, runbooks, heartbeats, housekeeping, approvals):
         domain.add_jobs(scheduler, rt)
     scheduler.start()
     return scheduler
@@ -57,7 +59,10 @@ class Worker:
     def start(self) -> None:
         """Start the listener (OSError if its port is taken), the outbox thread, the scheduler."""
         if self.listen is not None:
-            self.listener = ProbeListener(self.rt.metrics, *self.listen)
+            gauges = DatabaseGauges(
+                self.rt.sessions, self.rt.clock, self.rt.settings.sns_topic_arns
+            )
+            self.listener = ProbeListener(self.rt.metrics, *self.listen, collectors=[gauges])
             self.listener.start()
         outbox = OutboxWorker(
             self.rt.sessions,

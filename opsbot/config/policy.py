@@ -50,7 +50,21 @@ TOP_LEVEL_KEYS = (
 )
 # Parsed elsewhere from Policy.extra: jira/config.py, incidents/escalation.py,
 # runbooks/patch_windows.py, intake/sources_config.py (cloudtrail, ec2), runbooks/service.py.
-SECTION_KEYS = ("jira", "escalation", "patch_windows", "cloudtrail", "ec2", "runbooks")
+# approvals: read by opsbot/approvals/config.py, checked here (_approvals_section).
+SECTION_KEYS = (
+    "jira",
+    "escalation",
+    "patch_windows",
+    "cloudtrail",
+    "ec2",
+    "runbooks",
+    "approvals",
+    "heartbeats",  # heartbeats/config.py
+    "cost",  # intake/sources_config.py: handlers/cost.py thresholds_from_config
+    "sentry",  # intake/sources_config.py: handlers/sentry.py projects_from_config
+    "api_tokens",  # web/tokens.py: named API tokens and their scopes
+)
+APPROVALS_SECTION_KEYS = ("channel", "expires_after", "environments", "people")
 RUNBOOKS_SECTION_KEYS = ("approvals_channel",)
 ACCOUNT_KEYS = ("name", "environment", "team", "role_arn")
 MATCH_KEYS = (
@@ -273,6 +287,29 @@ def _runbooks_section(doc: Document, value: Any) -> None:
         text(doc, data["approvals_channel"], ("runbooks", "approvals_channel"), "a Slack channel")
 
 
+def _approvals_section(doc: Document, value: Any) -> None:
+    path: KeyPath = ("approvals",)
+    data = mapping(doc, value, path) or {}
+    keys(doc, data, path, APPROVALS_SECTION_KEYS, ())
+    channel = text(doc, data.get("channel", ""), (*path, "channel"), "a Slack channel")
+    if "channel" in data and channel is not None and not 0 < len(channel) <= 64:
+        doc.error((*path, "channel"), "a Slack channel name or id has 1 to 64 characters")
+    if "expires_after" in data:
+        ttl = duration(doc, data["expires_after"], (*path, "expires_after"))
+        if ttl is not None and ttl <= timedelta(0):
+            doc.error((*path, "expires_after"), "must be longer than 0s")
+    levels = mapping(doc, data.get("environments", {}), (*path, "environments")) or {}
+    for env, level in levels.items():
+        if choice(doc, env, (*path, "environments", env), ENVIRONMENTS) is not None:
+            choice(doc, level, (*path, "environments", env), ("none", "one", "other"))
+    what = "a mapping of AWS name to Slack id"
+    people = mapping(doc, data.get("people", {}), (*path, "people"), what) or {}
+    for name, user in people.items():
+        found = text(doc, user, (*path, "people", name), "a Slack user id")
+        if found is not None and not re.fullmatch(r"[UW][A-Z0-9]{2,}", found):
+            doc.error((*path, "people", name), f"{found!r} is not a Slack user id like U0123ABCD")
+
+
 def _list(doc: Document, given: Mapping[str, Any], key: str) -> list[Any]:
     value = given.get(key, [])
     if isinstance(value, list):
@@ -297,6 +334,8 @@ def _policy(doc: Document, data: Any) -> Policy:
     keys(doc, root, (), TOP_LEVEL_KEYS + SECTION_KEYS, ())
     if "runbooks" in given:
         _runbooks_section(doc, given["runbooks"])
+    if "approvals" in given:
+        _approvals_section(doc, given["approvals"])
     accounts = _accounts(doc, given.get("accounts", {}), _default_environment(doc, given))
     rules = _list(doc, given, "rules")
     silences = _list(doc, given, "silences")
@@ -345,6 +384,13 @@ def load_policy(path: Path, *, required: bool = False) -> Policy:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path}: cannot read the configuration file: {exc}"]) from None
     return parse_policy(content, str(path))
+
+
+def parse_match(
+    doc: Document, value: Any, path: KeyPath, accounts: AccountMap | None
+) -> Match | None:
+    """Return the Match a ``match:`` value describes, recording problems at its lines in doc."""
+    return _match(doc, value, path, accounts)
 
 
 def match_from_mapping(

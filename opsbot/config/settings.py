@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from opsbot.config.yamldoc import ConfigError
@@ -16,6 +16,16 @@ from opsbot.core.durations import parse_duration
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SNS_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+")
+RETENTIONS = (
+    "retain_delivery_bodies",
+    "retain_deliveries",
+    "retain_alerts",
+    "retain_outbox",
+    "retain_slack_dedup",
+    "retain_audit",
+)
+MIN_RETENTION = timedelta(hours=1)
+S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 class Settings(BaseSettings):
@@ -45,6 +55,8 @@ class Settings(BaseSettings):
     jira_service_desk_id: str | None = None
     jira_request_type_id: str | None = None
     jira_webhook_secret: SecretStr | None = None
+    # The Client Secret of the Sentry integration: POST /sentry/webhook is off (404) unless set.
+    sentry_client_secret: SecretStr | None = None
     jira_cloud: bool | None = None  # None: ask the server (serverInfo deploymentType)
     jira_requests_per_second: float = Field(default=5.0, gt=0)
     jira_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -70,6 +82,37 @@ class Settings(BaseSettings):
     # `opsbot worker` serves /healthz and /metrics here (loopback unless set, e.g. 0.0.0.0 on ECS).
     worker_host: str = Field(default="127.0.0.1", min_length=1)
     worker_port: int = Field(default=9102, ge=1, le=65535)
+    # Heartbeats (issue 12): fetched with GET after each healthy worker cycle, every
+    # heartbeat_interval seconds, each try bounded by heartbeat_timeout seconds.
+    heartbeat_url: SecretStr | None = None
+    heartbeat_interval: int = Field(default=60, ge=10, le=3600)
+    heartbeat_timeout: float = Field(default=5.0, gt=0, le=60)
+    # Housekeeping (issue 12): what `opsbot db prune` and the daily job keep, as durations
+    # (7d, 36h; at least 1h). Bodies are emptied, the rest deleted; open incidents, their
+    # alerts and the deliveries those reference are kept whatever their age.
+    retain_delivery_bodies: timedelta = timedelta(days=7)
+    retain_deliveries: timedelta = timedelta(days=90)
+    retain_alerts: timedelta = timedelta(days=90)
+    retain_outbox: timedelta = timedelta(days=7)
+    retain_slack_dedup: timedelta = timedelta(days=2)
+    # unset: the audit log is never pruned; set, it needs audit_export (entries are exported first)
+    retain_audit: timedelta | None = None
+    # where the audit log is exported as JSON lines: a directory, or s3://bucket/prefix
+    audit_export: str | None = Field(default=None, validate_default=True)
+    prune_batch_size: int = Field(default=1000, ge=1, le=10_000)
+    # Sentry DSN: errors are reported there (with the sentry extra installed); off unless set.
+    # Traces are configured by the standard OTEL_* variables (see opsbot.telemetry.tracing).
+    sentry_dsn: SecretStr | None = None
+    # Where people reach opsbot (e.g. https://opsbot.example.com): tickets and cards link to
+    # the incident's dashboard page under it; unset, they carry no such link.
+    public_url: str | None = None
+    # A header the load balancer sets after its own sign-in (e.g. x-amzn-oidc-identity), read
+    # by /ui as the reader's identity. Only safe behind an ALB that authenticates every request
+    # and is the only way in; off unless set.
+    ui_trusted_header: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,64}$")
+    # The key of the dashboard's session cookies, the same on every replica (32+ characters);
+    # unset: a key kept in data_dir/ui-session.key (shared by the processes of one host).
+    ui_session_secret: SecretStr | None = Field(default=None, min_length=32)
 
     @field_validator("sqs_queue_urls", mode="before")
     @classmethod
@@ -109,6 +152,41 @@ class Settings(BaseSettings):
             raise ValueError("must be a positive duration, like 24h")
         return value
 
+    @field_validator(*RETENTIONS, mode="before")
+    @classmethod
+    def _parse_retention(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return parse_duration(value)
+        return value
+
+    @field_validator(*RETENTIONS)
+    @classmethod
+    def _check_retention(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value < MIN_RETENTION:
+            raise ValueError("must be at least 1h, like 7d")
+        return value
+
+    @field_validator("heartbeat_url")
+    @classmethod
+    def _check_heartbeat_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("https://", "http://")):
+            raise ValueError("is not an http(s) URL")
+        return value
+
+    @field_validator("audit_export")
+    @classmethod
+    def _export_before_prune(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("retain_audit") is not None and not value:
+            raise ValueError(
+                "must be set with OPSBOT_RETAIN_AUDIT: audit entries are exported before "
+                "they are pruned (a directory, or s3://bucket/prefix)"
+            )
+        if value and value.startswith("s3://"):
+            bucket = value[5:].split("/", 1)[0]
+            if not S3_BUCKET.fullmatch(bucket):
+                raise ValueError(f"{bucket[:70]!r} is not an S3 bucket name")
+        return value or None
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:
@@ -135,6 +213,16 @@ class Settings(BaseSettings):
     def _end_with_slash(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
 
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        # none of the characters that end a link in Jira's or Slack's markup (| [ ] < > { } " \)
+        if not re.fullmatch(r'https?://[^\s/?#|\[\]<>{}"\\]+(/[^\s?#|\[\]<>{}"\\]*)?', value):
+            raise ValueError(f"{value[:80]!r} is not an http(s) URL without query or fragment")
+        return value.rstrip("/")
+
     @property
     def effective_cert_dir(self) -> Path:
         """The pinned SNS certificate directory: OPSBOT_SNS_CERT_DIR, else data_dir/sns-certs."""
@@ -145,6 +233,10 @@ class Settings(BaseSettings):
         """Whether Jira is configured: URL, token, and a project or service desk + request type."""
         desk = bool(self.jira_service_desk_id and self.jira_request_type_id)
         return bool(self.jira_url and self.jira_token and (self.jira_project or desk))
+
+    def incident_page_url(self, incident_id: int) -> str | None:
+        """Return the dashboard page of an incident under OPSBOT_PUBLIC_URL (None when unset)."""
+        return f"{self.public_url}/ui/incidents/{incident_id}" if self.public_url else None
 
     @property
     def slack_enabled(self) -> bool:

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Float,
     ForeignKey,
     Index,
@@ -29,6 +30,7 @@ NAMING_CONVENTION = {
 
 ACTIVE_SQL = "status IN ('open', 'acknowledged')"
 PENDING_SQL = "state = 'pending'"
+HEARTBEAT_SQL = "silence_id LIKE 'heartbeat:%'"
 
 
 class Base(DeclarativeBase):
@@ -39,7 +41,12 @@ class Delivery(Base):
     """Every inbound message, recorded once by (namespace, message_id)."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (UniqueConstraint("namespace", "message_id"),)
+    __table_args__ = (
+        UniqueConstraint("namespace", "message_id"),
+        # the last delivery per channel and per (channel, topic), for /metrics (0010)
+        Index("ix_deliveries_channel_received_at", "channel", "received_at"),
+        Index("ix_deliveries_channel_topic_received_at", "channel", "topic_arn", "received_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     namespace: Mapped[str] = mapped_column(String(16))  # sns, eventbridge, api
@@ -106,12 +113,22 @@ class AlertRow(Base):
     """Every alert a handler produced, linked to the incident it counted towards."""
 
     __tablename__ = "alerts"
-    __table_args__ = (Index("ix_alerts_incident_id_id", "incident_id", "id"),)
+    __table_args__ = (
+        Index("ix_alerts_incident_id_id", "incident_id", "id"),
+        # a heartbeat's last event: only the alerts a heartbeat matched are indexed (0008)
+        Index(
+            "ix_alerts_heartbeat",
+            "silence_id",
+            "received_at",
+            sqlite_where=text(HEARTBEAT_SQL),
+            postgresql_where=text(HEARTBEAT_SQL),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
-    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))  # no index: never queried by (0006)
     status: Mapped[str] = mapped_column(String(16))
     severity: Mapped[str] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(128))
@@ -145,7 +162,8 @@ class OutboxRow(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     target: Mapped[str] = mapped_column(String(16))
     kind: Mapped[str] = mapped_column(String(32))
-    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+    # no index (0006): the one query by incident reads pending/sending rows via state
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
     payload: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     coalesce_key: Mapped[str | None] = mapped_column(String(128))
     state: Mapped[str] = mapped_column(String(16))  # pending, sending, done, skipped, dead
@@ -157,6 +175,8 @@ class OutboxRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     # the rate budget slot this row paid for ahead (it calls then without paying again)
     reserved_slot: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # W3C traceparent of the span that queued the row; its send span links to it (0010)
+    trace_parent: Mapped[str | None] = mapped_column(String(64))
 
 
 class SilenceRow(Base):
@@ -273,6 +293,15 @@ class RunbookRun(Base):
     next_check_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+class JobRun(Base):
+    """When a scheduled job last finished without error (the last-success gauge reads it)."""
+
+    __tablename__ = "job_runs"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_success_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class JiraCreateAttempt(Base):
     """A Jira create that was sent and may have applied: search before creating again."""
 
@@ -282,3 +311,66 @@ class JiraCreateAttempt(Base):
         BigId, ForeignKey("incidents.id"), primary_key=True, autoincrement=False
     )
     attempted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Approval(Base):
+    """A request for a second person's decision: a runbook run, a patch window or a pipeline."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (Index("ix_approvals_state_expires_at", "state", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # run, patch_window, codepipeline
+    key: Mapped[str] = mapped_column(String(400), unique=True)  # what it approves, once
+    state: Mapped[str] = mapped_column(String(16))  # pending, approved, denied, expired, closed
+    level: Mapped[str] = mapped_column(String(8))  # none, one, other
+    what: Mapped[str] = mapped_column(Text)
+    account_id: Mapped[str] = mapped_column(String(32), default="")
+    region: Mapped[str] = mapped_column(String(32), default="")
+    environment: Mapped[str] = mapped_column(String(16))
+    requester: Mapped[str] = mapped_column(String(128))
+    decider: Mapped[str | None] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runbook_runs.id"), index=True)
+    details: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    channel: Mapped[str | None] = mapped_column(String(64))  # where to post (None: default)
+    slack_channel: Mapped[str | None] = mapped_column(String(64))  # where it was posted
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class JobCursor(Base):
+    """How far a scanning job has read (e.g. the last alert id the approvals intake saw)."""
+
+    __tablename__ = "job_cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(BigId)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class HeartbeatRow(Base):
+    """A configured heartbeat: when opsbot began to watch it (its grace starts there)."""
+
+    __tablename__ = "heartbeats"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    watched_since: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AuditExport(Base):
+    """An export of the audit log up to an id; the database lets exported entries be pruned."""
+
+    __tablename__ = "audit_exports"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    first_id: Mapped[int] = mapped_column(BigInteger)
+    up_to_id: Mapped[int] = mapped_column(BigInteger)
+    rows: Mapped[int] = mapped_column()
+    destination: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    exported_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from opsbot.audit import audit
 from opsbot.config import match_from_mapping
+from opsbot.core.accounts import AccountMap
 from opsbot.core.effects import effects_for_operator
 from opsbot.core.slacktext import escape
 from opsbot.db import store
@@ -96,6 +97,13 @@ def assign(
     return Outcome(True, f"Incident {incident_id} assigned to {owner}.", row)
 
 
+def comment(session: Session, incident_id: int, *, text: str, actor: str, now: datetime) -> Outcome:
+    """Add a note to an incident: a line in its Slack thread and a comment on its ticket."""
+    row = _incident(session, incident_id)
+    _apply(session, row, "comment", actor=actor, now=now, note=text)
+    return Outcome(True, f"Comment added to incident {incident_id}.", row)
+
+
 def _apply(
     session: Session,
     row: Incident,
@@ -134,10 +142,16 @@ def create_silence(
     actor: str,
     now: datetime,
     starts_at: datetime | None = None,
+    author: str | None = None,
+    accounts: AccountMap | None = None,
 ) -> int:
-    """Store a silence after checking its matcher; return its id."""
+    """Store a silence after checking its matcher; return its id.
+
+    ``author`` names the person behind a machine ``actor`` (an API token) as the
+    silence's creator; ``accounts`` checks an ``account`` matcher against the map.
+    """
     try:
-        match_from_mapping(matcher)
+        match_from_mapping(matcher, accounts)
     except Exception as exc:
         raise ActionError(f"Bad silence matcher: {exc}") from exc
     if ends_at <= now:
@@ -149,17 +163,18 @@ def create_silence(
             "starts_at": starts_at,
             "ends_at": ends_at,
             "reason": reason,
-            "created_by": actor,
+            "created_by": author or actor,
             "created_at": now,
         },
     )
+    detail = {"matcher": matcher, "ends_at": ends_at.isoformat(), "reason": reason}
     audit(
         session,
         actor=actor,
         action="silence.created",
         subject=("silence", str(silence_id)),
         now=now,
-        detail={"matcher": matcher, "ends_at": ends_at.isoformat(), "reason": reason},
+        detail={**detail, "author": author} if author else detail,
     )
     return silence_id
 

@@ -2,9 +2,10 @@
 
 The body is ``{"events": [...]}`` — at most 100 events, each as documented by
 ``docs/events.schema.json`` (``opsbot.events_schema``). Authentication is the
-incident API's: ``Authorization: Bearer $OPSBOT_API_TOKEN``, loopback only when
-no token is set. Each event is one delivery in namespace "api" keyed by its
-``id`` (so a repeated id changes nothing); the batch is recorded in one
+incident API's: ``Authorization: Bearer <token>`` with the ``events`` scope
+(``opsbot.web.tokens``), loopback only when no token is set. Each event is one
+delivery in namespace "api" keyed by its ``id`` (so a repeated id changes
+nothing); the batch is recorded in one
 transaction through the same services as SNS deliveries — the same rules,
 silences and incident lifecycle.
 
@@ -31,7 +32,7 @@ from handlers.base import clean, fit_alert, json_depth_within, scrub, storable, 
 from opsbot.core.alert import Alert, AlertStatus, Severity, make_fingerprint
 from opsbot.incidents import service
 from opsbot.intake.events_schema import SCHEMA
-from opsbot.web import ApiError, authenticate, runtime
+from opsbot.web import ApiError, require, runtime
 
 bp = Blueprint("events_api", __name__, url_prefix="/api")
 VALIDATOR = Draft202012Validator(SCHEMA)
@@ -50,7 +51,7 @@ class InvalidEvent(ApiError):
         self.field = where
 
 
-bp.before_request(authenticate)
+bp.before_request(require("events"))  # a token with the events scope
 
 
 @bp.errorhandler(InvalidEvent)

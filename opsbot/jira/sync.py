@@ -156,7 +156,8 @@ class JiraSync:
         settings = self.rt.settings
         route = self.config.route((incident.route or {}).get("rule_index"))
         facts = {c.name: getattr(incident, c.name) for c in Incident.__table__.columns}
-        url = self.config.incident_url
+        url = self.config.incident_url  # the YAML's template wins over OPSBOT_PUBLIC_URL's page
+        link = url.format(id=incident.id) if url else settings.incident_page_url(incident.id)
         extra = {
             **self.config.custom_fields,
             **self.config.fields_for(incident.priority),
@@ -167,7 +168,7 @@ class JiraSync:
             project=(incident.route or {}).get("jira_project") or settings.jira_project or "",
             issue_type=route.issue_type or settings.jira_issue_type,
             priority=priority_name(incident.priority, self.config.priorities),
-            description=describe(facts, url.format(id=incident.id) if url else None),
+            description=describe(facts, link),
             extra=extra,
             components=route.components,
             assignee=route.assignee,

@@ -21,6 +21,8 @@ class OutboxItem:
     created_at: datetime
     # the moment a rate budget slot was reserved for this row (see ``Wait``), or None
     reserved_slot: datetime | None = None
+    # the W3C traceparent of the span that queued the row (its send span links to it), or None
+    trace_parent: str | None = None
 
 
 @dataclass(frozen=True)

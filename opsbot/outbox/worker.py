@@ -36,6 +36,7 @@ from opsbot.db.models import Incident, OutboxRow
 from opsbot.db.session import transaction
 from opsbot.metrics import Metrics
 from opsbot.outbox.ports import OutboxItem, PermanentFailure, RetryLater, Sender, Wait
+from opsbot.telemetry import tracing
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,8 @@ class OutboxWorker:
     def _deliver(self, item: OutboxItem) -> None:
         sender = self.senders[item.target]
         try:
-            sent = sender.send(item)
+            with _send_span(item):
+                sent = sender.send(item)
         except Wait as exc:
             self._wait(item, exc)
         except RetryLater as exc:
@@ -252,6 +254,15 @@ def _age(age: timedelta) -> str:
     return f"{hours:.1f} h"
 
 
+def _send_span(item: OutboxItem):  # type: ignore[no-untyped-def]
+    """Trace the send in a span linked to the delivery that queued it (with opsbot[otel])."""
+    attributes: dict[str, str | int] = {"opsbot.outbox.id": item.id}
+    attributes["opsbot.outbox.target"] = item.target
+    attributes |= {"opsbot.outbox.kind": item.kind, "opsbot.incident.id": item.incident_id or 0}
+    name = f"outbox {item.target} {item.kind}"
+    return tracing.send_span(name, item.trace_parent, attributes, benign=(Wait,))
+
+
 def _item(row: OutboxRow) -> OutboxItem:
     return OutboxItem(
         id=row.id,
@@ -262,4 +273,5 @@ def _item(row: OutboxRow) -> OutboxItem:
         attempts=row.attempts,
         created_at=row.created_at,
         reserved_slot=row.reserved_slot,
+        trace_parent=row.trace_parent,
     )

@@ -1,9 +1,12 @@
-"""The worker's HTTP listener: ``GET /healthz`` (alive) and ``GET /metrics`` (its counters).
+"""The worker's HTTP listener: ``GET /healthz`` (alive) and ``GET /metrics``.
 
 ``opsbot worker`` runs no web app, yet ECS health checks and Prometheus need to
 reach it. This is the standard library's threading HTTP server in one daemon
-thread, on ``OPSBOT_WORKER_HOST:OPSBOT_WORKER_PORT``; it reads no request body
-and touches no database, so it answers as long as the process is alive.
+thread, on ``OPSBOT_WORKER_HOST:OPSBOT_WORKER_PORT``; it reads no request body.
+``/healthz`` touches no database, so it answers as long as the process is
+alive; ``/metrics`` shows the worker's counters and the collectors it is given
+(the database gauges: outbox by state with the dead letters, integrations up
+or down), which answer with ``opsbot_db_up 0`` when the database does not.
 """
 
 from __future__ import annotations
@@ -11,14 +14,17 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from opsbot.metrics import Metrics
+from prometheus_client.registry import Collector
+
+from opsbot.metrics import CONTENT_TYPE, Metrics
 
 log = logging.getLogger(__name__)
 
-METRICS_TYPE = "text/plain; version=0.0.4"
+METRICS_TYPE = CONTENT_TYPE
 # A client that stalls mid-request must not hold a thread for long.
 REQUEST_TIMEOUT_SECONDS = 10.0
 
@@ -26,6 +32,7 @@ REQUEST_TIMEOUT_SECONDS = 10.0
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     metrics: Metrics
+    collectors: Sequence[Collector]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -39,7 +46,8 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/healthz":
             self._send(200, b'{"status": "ok"}', "application/json")
         elif path == "/metrics":
-            self._send(200, self.server.metrics.render().encode(), METRICS_TYPE)
+            body = self.server.metrics.render(self.server.collectors)
+            self._send(200, body, METRICS_TYPE)
         else:
             self._error(404, "not_found", "This listener serves /healthz and /metrics only.")
 
@@ -76,8 +84,11 @@ class _Handler(BaseHTTPRequestHandler):
 class ProbeListener:
     """Serves ``/healthz`` and ``/metrics`` in a background thread until stopped."""
 
-    def __init__(self, metrics: Metrics, host: str, port: int) -> None:
+    def __init__(
+        self, metrics: Metrics, host: str, port: int, collectors: Sequence[Collector] = ()
+    ) -> None:
         self.metrics, self.host, self.port = metrics, host, port
+        self.collectors = tuple(collectors)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -90,6 +101,7 @@ class ProbeListener:
         """Bind the port (raising OSError when it is taken) and serve in a thread."""
         server = _Server((self.host, self.port), _Handler)
         server.metrics = self.metrics
+        server.collectors = self.collectors
         self.port = int(server.server_address[1])
         self._server = server
         self._thread = threading.Thread(

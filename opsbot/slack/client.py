@@ -142,7 +142,9 @@ def card_text(incident: CardIncident) -> str:
     return f"{incident.priority} {escape(incident.title)} ({status})"
 
 
-def incident_card(incident: CardIncident, *, jira_url: str | None = None) -> list[dict[str, Any]]:
+def incident_card(
+    incident: CardIncident, *, jira_url: str | None = None, page_url: str | None = None
+) -> list[dict[str, Any]]:
     """Return the Block Kit blocks of an incident's card, buttons following its state.
 
     Untrusted text (title, summary, account, resource, names) is escaped in
@@ -159,7 +161,9 @@ def incident_card(incident: CardIncident, *, jira_url: str | None = None) -> lis
     buttons = card_buttons(incident, jira_url=jira_url)
     if buttons:
         blocks.append({"type": "actions", "block_id": "incident_actions", "elements": buttons})
-    blocks.append({"type": "context", "elements": [_mrkdwn(f"Incident {incident.id} · opsbot")]})
+    label = f"Incident {incident.id}"
+    where = link(page_url, label) if page_url else label  # the dashboard page (OPSBOT_PUBLIC_URL)
+    blocks.append({"type": "context", "elements": [_mrkdwn(f"{where} · opsbot")]})
     return blocks
 
 

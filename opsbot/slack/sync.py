@@ -4,7 +4,8 @@ Kinds: ``post`` posts the card to the routed channel (the incident's
 ``slack_channel`` or ``OPSBOT_SLACK_CHANNEL``) and stores where it went;
 ``update`` re-renders the card in place from the incident's current state;
 ``thread`` replies in the card's thread; ``notify`` posts ``payload.text`` to
-``payload.channel`` (escalation notices). Slack's limits are honoured across
+``payload.channel`` (escalation notices); ``approval`` posts or updates
+an approval request (``opsbot.approvals.messages``). Slack's limits are honoured across
 every worker through token buckets kept in the database: one message per
 channel per second and a workspace budget of 50 ``chat.update`` a minute. A
 short bucket hands the row a slot ahead (``Wait``, uncharged), so a burst to
@@ -21,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from opsbot.approvals import messages as approvals
 from opsbot.db.models import Incident
 from opsbot.db.session import transaction
 from opsbot.outbox.budget import holds_reservation, take
@@ -71,6 +73,11 @@ class SlackSync:
         if item.kind == "notify":
             channel = str(item.payload.get("channel") or self._default_channel())
             return self._call(item, lambda: self._notify(channel, str(item.payload["text"])))
+        if item.kind == "approval":  # an approval request: posted, then updated in place
+            default = self.rt.settings.slack_channel or ""
+            return self._call(
+                item, lambda: approvals.send(self.rt, self.chat, item, self._budget, default)
+            )
         incident = self._incident(item)
         if item.kind == "post":
             return self._call(item, lambda: self._post(incident))
@@ -101,14 +108,22 @@ class SlackSync:
             return Sent()  # posted before a lease expired; never post twice
         channel = incident.slack_channel or self._default_channel()
         self._take(f"post:{channel}", POST_RATE)
-        blocks = incident_card(incident, jira_url=self.rt.settings.jira_url)
+        blocks = incident_card(
+            incident,
+            jira_url=self.rt.settings.jira_url,
+            page_url=self.rt.settings.incident_page_url(incident.id),
+        )
         channel_id, ts = self.chat.post(channel, card_text(incident), blocks)
         return Sent({"slack_channel": channel_id, "slack_ts": ts})
 
     def _update(self, incident: Incident) -> Sent:
         self._take("update", UPDATE_RATE)
         assert incident.slack_channel and incident.slack_ts
-        blocks = incident_card(incident, jira_url=self.rt.settings.jira_url)
+        blocks = incident_card(
+            incident,
+            jira_url=self.rt.settings.jira_url,
+            page_url=self.rt.settings.incident_page_url(incident.id),
+        )
         self.chat.update(incident.slack_channel, incident.slack_ts, card_text(incident), blocks)
         return Sent()
 
@@ -122,6 +137,9 @@ class SlackSync:
         self._take(f"post:{channel}", POST_RATE)
         self.chat.post(channel, text)
         return Sent()
+
+    def _budget(self, key: str) -> None:
+        self._take(key, POST_RATE if key.startswith("post:") else UPDATE_RATE)
 
     def _take(self, key: str, rate: tuple[float, float]) -> None:
         if self.reserved:

@@ -1,4 +1,8 @@
-"""The incident API: ``GET /api/incidents`` and ``GET /api/incidents/<id>`` (bearer token)."""
+"""The read API: incidents, runs, dead outbox rows, and ``GET /api/openapi.json``.
+
+Each view names the scope its bearer token needs (``opsbot.web.request.authenticate``);
+the write endpoints are in ``opsbot.web.api_write``, the document in ``opsbot.web.openapi``.
+"""
 
 from __future__ import annotations
 
@@ -8,31 +12,37 @@ from typing import Any
 from flask import Blueprint, Flask, Response, jsonify, request
 
 from handlers.base import parse_int
-from opsbot.core.accounts import ENVIRONMENTS
 from opsbot.core.rules import PRIORITIES
 from opsbot.db import store
-from opsbot.db.models import AlertRow, AuditEntry, Incident
+from opsbot.db.models import AlertRow, AuditEntry, Incident, OutboxRow, RunbookRun
 from opsbot.db.session import transaction
 from opsbot.runbooks.service import incident_runs, run_json
 from opsbot.web.errors import ApiError
+from opsbot.web.openapi import (
+    DEFAULT_LIMIT,
+    ENVIRONMENT_FILTERS,
+    MAX_ID,
+    MAX_LIMIT,
+    OUTBOX_DEFAULT_LIMIT,
+    OUTBOX_MAX_LIMIT,
+    STATUSES,
+    document,
+)
 from opsbot.web.request import authenticate, runtime
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-STATUSES = ("open", "acknowledged", "resolved", "active")
-# "unknown" stays an accepted filter value from earlier releases (it matches nothing today).
-ENVIRONMENT_FILTERS = (*ENVIRONMENTS, "unknown")
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
-MAX_ID = 2**63 - 1
 
-
-bp.before_request(authenticate)
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    """Return the OpenAPI 3.1 document of /api/* (public: it holds no data)."""
+    return jsonify(document())
 
 
 @bp.get("/incidents")
 def list_incidents() -> Response:
     """Return a page of incidents, newest first."""
+    authenticate(request, "read")
     filters = store.IncidentFilter(
         status=_choice("status", STATUSES),
         priority=_choice("priority", PRIORITIES),
@@ -49,10 +59,8 @@ def list_incidents() -> Response:
 @bp.get("/incidents/<raw_id>")
 def show_incident(raw_id: str) -> Response:
     """Return one incident with its newest alerts and its audit trail."""
-    # ASCII digits within BIGINT only: a full-width digit or 2**63 is no row, not a DB error.
-    incident_id = parse_int(raw_id, 1, MAX_ID)
-    if incident_id is None:
-        raise ApiError("not_found", "No such incident.", 404)
+    authenticate(request, "read")
+    incident_id = path_id(raw_id, "incident")
     with transaction(runtime().sessions) as session:
         row = store.get_incident(session, incident_id)
         if row is None:
@@ -64,6 +72,37 @@ def show_incident(raw_id: str) -> Response:
     return jsonify(body)
 
 
+@bp.get("/runs/<raw_id>")
+def show_run(raw_id: str) -> Response:
+    """Return one runbook run."""
+    authenticate(request, "read")
+    run_id = path_id(raw_id, "run")
+    with transaction(runtime().sessions) as session:
+        run = session.get(RunbookRun, run_id)
+        if run is None:
+            raise ApiError("not_found", f"No run {run_id}.", 404)
+        return jsonify(run_json(run))
+
+
+@bp.get("/outbox/dead")
+def list_dead() -> Response:
+    """Return the dead-lettered outbox rows, oldest first."""
+    authenticate(request, "read")
+    limit = _limit(OUTBOX_DEFAULT_LIMIT, OUTBOX_MAX_LIMIT)
+    with transaction(runtime().sessions) as session:
+        rows = [outbox_json(row) for row in store.list_outbox(session, dead=True, limit=limit)]
+    return jsonify(rows=rows)
+
+
+def path_id(raw: str, what: str) -> int:
+    """Return the id in a path segment; anything but ASCII digits within BIGINT is a 404."""
+    # A full-width digit or 2**63 is no row, not a database error (issue 15).
+    number = parse_int(raw, 1, MAX_ID)
+    if number is None:
+        raise ApiError("not_found", f"No such {what}.", 404)
+    return number
+
+
 def _choice(name: str, allowed: tuple[str, ...]) -> str | None:
     value = request.args.get(name)
     if value is None or value == "":
@@ -73,10 +112,10 @@ def _choice(name: str, allowed: tuple[str, ...]) -> str | None:
     return value
 
 
-def _limit() -> int:
-    limit = parse_int(request.args.get("limit", str(DEFAULT_LIMIT)), 1, MAX_LIMIT)
+def _limit(default: int = DEFAULT_LIMIT, most: int = MAX_LIMIT) -> int:
+    limit = parse_int(request.args.get("limit", str(default)), 1, most)
     if limit is None:
-        raise ApiError("bad_parameter", f"limit must be a whole number from 1 to {MAX_LIMIT}.")
+        raise ApiError("bad_parameter", f"limit must be a whole number from 1 to {most}.")
     return limit
 
 
@@ -93,7 +132,8 @@ def _cursor() -> int | None:
     return cursor
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso_time(value: datetime | None) -> str | None:
+    """Return a time as RFC 3339 in UTC with a Z, or None."""
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
@@ -117,13 +157,16 @@ def incident_json(row: Incident) -> dict[str, Any]:
         "console_url": row.console_url,
         "count": row.count,
         "flapping": row.flapping,
-        "first_seen": _iso(row.first_seen),
-        "last_seen": _iso(row.last_seen),
-        "resolved_at": _iso(row.resolved_at),
+        "first_seen": iso_time(row.first_seen),
+        "last_seen": iso_time(row.last_seen),
+        "resolved_at": iso_time(row.resolved_at),
         "jira_key": row.jira_key,
         "slack_channel": row.slack_channel,
         "slack_ts": row.slack_ts,
         "route": row.route,
+        "owner": row.owner,
+        "acknowledged_by": row.acknowledged_by,
+        "acknowledged_at": iso_time(row.acknowledged_at),
     }
 
 
@@ -139,21 +182,37 @@ def alert_json(row: AlertRow) -> dict[str, Any]:
         "labels": row.labels,
         "decision": row.decision,
         "silence_id": row.silence_id,
-        "occurred_at": _iso(row.occurred_at),
-        "received_at": _iso(row.received_at),
+        "occurred_at": iso_time(row.occurred_at),
+        "received_at": iso_time(row.received_at),
     }
 
 
 def audit_json(row: AuditEntry) -> dict[str, Any]:
     """Return the public JSON form of an audit entry."""
     return {
-        "at": _iso(row.at),
+        "at": iso_time(row.at),
         "actor": row.actor,
         "action": row.action,
         "detail": row.detail,
     }
 
 
+def outbox_json(row: OutboxRow) -> dict[str, Any]:
+    """Return the public JSON form of an outbox row (without its payload)."""
+    return {
+        "id": row.id,
+        "target": row.target,
+        "kind": row.kind,
+        "incident_id": row.incident_id,
+        "state": row.state,
+        "attempts": row.attempts,
+        "due_at": iso_time(row.due_at),
+        "last_error": row.last_error,
+        "created_at": iso_time(row.created_at),
+        "updated_at": iso_time(row.updated_at),
+    }
+
+
 def register(app: Flask) -> None:
-    """Mount the incident API."""
+    """Mount the read API and the OpenAPI document."""
     app.register_blueprint(bp)

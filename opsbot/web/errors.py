@@ -37,9 +37,12 @@ class SlowClient(ConnectionResetError):
 class ApiError(Exception):
     """An error answer with a machine code, a human sentence and a 4xx status."""
 
-    def __init__(self, code: str, detail: str, status: int = 400) -> None:
+    def __init__(
+        self, code: str, detail: str, status: int = 400, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.code, self.detail, self.status = code, detail, status
+        self.headers = headers or {}  # e.g. WWW-Authenticate on a 401
 
 
 def error_response(code: str, detail: str, status: int) -> tuple[Response, int]:
@@ -53,7 +56,9 @@ def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> tuple[Response, int]:
         log.warning("%s %s refused: %s (%s)", request.method, request.path, exc.code, exc.detail)
-        return error_response(exc.code, exc.detail, exc.status)
+        response, status = error_response(exc.code, exc.detail, exc.status)
+        response.headers.update(exc.headers)
+        return response, status
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[Response, int]:

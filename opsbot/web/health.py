@@ -16,10 +16,10 @@ from flask import Blueprint, Flask, Response, g, jsonify, request
 from sqlalchemy import text
 
 from opsbot.db import migrate, store
-from opsbot.db.models import Incident
 from opsbot.db.session import transaction
-from opsbot.metrics import Labels
+from opsbot.metrics import CONTENT_TYPE, http_method_label
 from opsbot.outbox.status import read_status
+from opsbot.telemetry import DatabaseGauges
 from opsbot.web.errors import error_response
 from opsbot.web.request import runtime
 
@@ -77,27 +77,13 @@ def status() -> Response:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    """Expose metrics in the Prometheus text format."""
+    """Expose metrics in the Prometheus text format: every worker's counters, the DB gauges.
+
+    Answers when the database is down too (``opsbot_db_up 0``, no DB gauges).
+    """
     rt = runtime()
-    with transaction(rt.sessions) as session:
-        by_status = store.count_by(session, Incident.status)
-        backlog, oldest = store.outbox_backlog(session, rt.clock())
-        counts = store.outbox_counts(session)
-        integrations = read_status(session)
-    targets = {target for target, _ in counts}
-    gauges: dict[str, dict[Labels, float]] = {
-        "opsbot_incidents": {(("status", s),): float(n) for s, n in by_status.items()},
-        "opsbot_outbox_backlog": {(): float(backlog)},
-        "opsbot_outbox_oldest_seconds": {(): oldest},
-        "opsbot_outbox_dead": {
-            (("target", t),): float(counts.get((t, "dead"), 0)) for t in sorted(targets)
-        },
-        "opsbot_integration_up": {
-            (("target", t),): float(row.state == "ok") for t, row in sorted(integrations.items())
-        },
-    }
-    body = rt.metrics.render(gauges)
-    return Response(body, mimetype="text/plain; version=0.0.4")
+    gauges = DatabaseGauges(rt.sessions, rt.clock, rt.settings.sns_topic_arns)
+    return Response(rt.metrics.render([gauges]), content_type=CONTENT_TYPE)
 
 
 def register(app: Flask) -> None:
@@ -107,16 +93,26 @@ def register(app: Flask) -> None:
     @app.before_request
     def _start_timer() -> None:
         g.started = time.perf_counter()
+        runtime().metrics.in_flight.inc()
 
     @app.after_request
     def _observe(response: Response) -> Response:
-        started = g.get("started")
+        started = g.pop("started", None)
         if started is not None:
+            # the route template, never the raw path: a scanner must not grow /metrics
             endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-            runtime().metrics.observe(
+            metrics = runtime().metrics
+            metrics.in_flight.dec()
+            metrics.observe(
                 "opsbot_http_request_duration_seconds",
                 time.perf_counter() - started,
                 endpoint=endpoint,
-                method=request.method,
+                method=http_method_label(request.method),
+                status=str(response.status_code),
             )
         return response
+
+    @app.teardown_request
+    def _unfinished(_exc: BaseException | None) -> None:
+        if g.pop("started", None) is not None:  # no response was made (after_request skipped)
+            runtime().metrics.in_flight.dec()

@@ -8,12 +8,18 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import requests
 
 from opsbot.config import ConfigError, load_settings
+from opsbot.db import store
+from opsbot.db.session import make_engine, make_sessionmaker, transaction
+from opsbot.outbox.status import record_status
+from tests.probes.test_listener import dead_row
+from tests.support.metrics import value
 
 OPSBOT = str(Path(sys.executable).parent / "opsbot")
 
@@ -45,6 +51,13 @@ def wait_healthy(url: str, proc: subprocess.Popen[str]) -> None:
 def test_worker_answers_health_and_metrics_then_stops_cleanly(
     database_url: str, tmp_path: Path
 ) -> None:
+    """Done-when of issue 12: the worker's /metrics shows the dead-letter and integration gauges."""
+    engine = make_engine(database_url)
+    now = datetime.now(UTC)
+    with transaction(make_sessionmaker(engine)) as session:
+        store.insert_outbox(session, [dead_row(now), dead_row(now)])
+        record_status(session, "jira", "stopped", "401 Unauthorized", now)
+    engine.dispose()
     port = free_port()
     proc = subprocess.Popen(
         [OPSBOT, "worker"],
@@ -58,6 +71,10 @@ def test_worker_answers_health_and_metrics_then_stops_cleanly(
     wait_healthy(url, proc)
     metrics = requests.get(f"{url}/metrics", timeout=5)
     assert metrics.status_code == 200 and metrics.headers["Content-Type"].startswith("text/plain")
+    assert value(metrics.text, "opsbot_db_up") == 1
+    assert value(metrics.text, "opsbot_outbox_dead", target="jira") == 2
+    assert value(metrics.text, "opsbot_outbox_rows", target="jira", state="dead") == 2
+    assert value(metrics.text, "opsbot_integration_up", target="jira") == 0
     proc.send_signal(signal.SIGTERM)
     output = proc.communicate(timeout=60)[0]
     assert proc.returncode == 0, output
