@@ -24,6 +24,8 @@ locals {
       ]
     }
     ec2 = { source = ["aws.ec2"], detail_type = ["EC2 Instance State-change Notification"] }
+    # Cost Anomaly Detection publishes in the account that owns the monitor (usually the payer).
+    cost = { source = ["aws.ce"], detail_type = ["Anomaly Detected"] }
     rds = { source = ["aws.rds"], detail_type = ["RDS DB Instance Event", "RDS DB Cluster Event"] }
     acm = {
       source      = ["aws.acm"]

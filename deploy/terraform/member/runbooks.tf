@@ -91,6 +91,16 @@ data "aws_iam_policy_document" "runbooks" {
       "arn:${local.partition}:ecs:*:${local.account}:service/*",
     ]
   }
+  # CodePipeline manual approvals decided from Slack (opsbot/approvals/pipelines.py).
+  statement {
+    sid = "DecidePipelineApprovals"
+    actions = [
+      "codepipeline:GetPipelineState",
+      "codepipeline:GetPipelineExecution",
+      "codepipeline:PutApprovalResult",
+    ]
+    resources = ["arn:${local.partition}:codepipeline:*:${local.account}:*"]
+  }
   # Automation without an assume role runs its steps as the caller: the steps of
   # AWS-RestartEC2Instance and Opsbot-RestartEcsService, on tagged resources only.
   statement {
