@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -45,7 +45,21 @@ def follow(browser: Any, element: Any) -> None:
         # the navigation can win the race against chromedriver's own check after the click
         if "does not belong to the document" not in str(exc):
             raise
-    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(page))
+    WebDriverWait(browser, 10).until(lambda _: replaced(page))
+
+
+def replaced(page: Any) -> bool:
+    """Return whether the page's root element is gone: navigation finished replacing it."""
+    try:
+        page.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        # chromedriver reports a node of the document being replaced this way, not as stale
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
+    return False
 
 
 def shoot(browser: Any, artifacts: Path, name: str) -> None:
